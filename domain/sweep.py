@@ -1,0 +1,205 @@
+"""The sweep: claim pending alerts batch by batch, email them, record each batch's outcomes.
+
+One path for every trigger (the CLI, the scheduled Lambda, the Data API event): the same claims,
+the same per-batch commits. While one batch is being sent, the next claim and the previous
+batch's commit run on a single ledger thread, so warehouse latency overlaps sending instead of
+adding to it. A single thread keeps the ledger's statements in order.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from domain.alert import AlertRow
+from domain.outcomes import Deferred, DeferReason, Delivery, Rejected, RejectReason, Sent
+from domain.ports import (
+    AlertSource,
+    Claim,
+    Clock,
+    Deadline,
+    Mailer,
+    MailerReport,
+    OutboundEmail,
+)
+from domain.rendering import AlertRenderer
+from domain.validation import validate_row
+
+
+@dataclass(frozen=True, slots=True)
+class SweepCommand:
+    """One run's parameters. `run_id` must be unique per run: claim tokens derive from it."""
+
+    run_id: str
+    batch_size: int = 100
+    lease: timedelta = timedelta(minutes=15)
+    # Stop claiming new batches when less than this is left before the deadline: a batch must
+    # have time to be sent and committed, or it is better left pending.
+    reserve_seconds: float = 15.0
+
+
+@dataclass(slots=True)
+class SweepReport:
+    """What one run did, for the CLI's table, the logs and the metrics."""
+
+    run_id: str
+    new_alerts: int = 0
+    rows_without_id: int = 0
+    batches: int = 0
+    sent: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    deferred: Counter[str] = field(default_factory=Counter)
+    throttled: int = 0
+    halt: str | None = None
+    stopped_for_deadline: bool = False
+    duration_seconds: float = 0.0
+
+    @property
+    def rejected_total(self) -> int:
+        return sum(self.rejected.values())
+
+    @property
+    def deferred_total(self) -> int:
+        return sum(self.deferred.values())
+
+
+class Sweep:
+    """The use case. Build it once per process; call `run` once per trigger."""
+
+    def __init__(
+        self, source: AlertSource, mailer: Mailer, renderer: AlertRenderer, clock: Clock
+    ) -> None:
+        self._source = source
+        self._mailer = mailer
+        self._renderer = renderer
+        self._clock = clock
+
+    def run(self, command: SweepCommand, deadline: Deadline) -> SweepReport:
+        """Send every pending alert this run has time and quota for; leave the rest pending."""
+        started = self._clock.monotonic()
+        report = SweepReport(run_id=command.run_id)
+
+        enqueued = self._source.enqueue_new(self._clock.now())
+        report.new_alerts = enqueued.new_alerts
+        report.rows_without_id = enqueued.rejected_rows
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fraud-alerts-ledger") as ledger:
+            self._drain(command, deadline, ledger, report)
+
+        report.duration_seconds = self._clock.monotonic() - started
+        return report
+
+    def _drain(
+        self,
+        command: SweepCommand,
+        deadline: Deadline,
+        ledger: ThreadPoolExecutor,
+        report: SweepReport,
+    ) -> None:
+        sequence = 0
+        next_claim: Future[tuple[Claim, list[AlertRow]]] | None = None
+        commit: Future[None] | None = None
+        if deadline.allows(command.reserve_seconds):
+            next_claim = ledger.submit(self._claim, command, sequence)
+
+        try:
+            while next_claim is not None:
+                claim, rows = next_claim.result()
+                next_claim = None
+                if not rows:
+                    break
+
+                sequence += 1
+                if len(rows) == claim.limit and deadline.allows(command.reserve_seconds):
+                    next_claim = ledger.submit(self._claim, command, sequence)
+
+                deliveries = self._deliver(rows, deadline, report)
+                _wait(commit)
+                commit = ledger.submit(self._record, claim, deliveries)
+                report.batches += 1
+
+                if report.halt is not None or not deadline.allows(command.reserve_seconds):
+                    report.stopped_for_deadline = report.halt is None
+                    break
+        finally:
+            # A claim taken ahead but never sent goes straight back to the pool.
+            if next_claim is not None:
+                claim, rows = next_claim.result()
+                reason = DeferReason.SENDING_HALTED if report.halt else DeferReason.DEADLINE
+                if rows:
+                    ledger.submit(self._record, claim, [Deferred(r.alert_key, reason) for r in rows])
+            _wait(commit)
+
+    def _claim(self, command: SweepCommand, sequence: int) -> tuple[Claim, list[AlertRow]]:
+        now = self._clock.now()
+        claim = Claim(
+            token=f"{command.run_id}:{sequence}",
+            limit=command.batch_size,
+            lease_until=now + command.lease,
+        )
+        return claim, self._source.claim(claim, now)
+
+    def _record(self, claim: Claim, deliveries: Sequence[Delivery]) -> None:
+        self._source.record(claim, deliveries, self._clock.now())
+
+    def _deliver(
+        self, rows: list[AlertRow], deadline: Deadline, report: SweepReport
+    ) -> list[Delivery]:
+        deliveries: list[Delivery] = []
+        emails: list[OutboundEmail] = []
+        for row in rows:
+            prepared = self._prepare(row)
+            if isinstance(prepared, Rejected):
+                deliveries.append(prepared)
+            else:
+                emails.append(prepared)
+
+        if emails:
+            mailed = self._mailer.send(emails, deadline)
+            _check_one_delivery_each(emails, mailed)
+            deliveries.extend(mailed.deliveries)
+            report.throttled += mailed.throttled
+            report.halt = report.halt or mailed.halt
+
+        _tally(deliveries, report)
+        return deliveries
+
+    def _prepare(self, row: AlertRow) -> OutboundEmail | Rejected:
+        checked = validate_row(row)
+        if isinstance(checked, Rejected):
+            return checked
+        try:
+            return self._renderer.render(checked, self._clock.now())
+        except ValueError as exc:
+            # The stdlib refuses a header it cannot write safely; the alert cannot be sent as is.
+            return Rejected(row.alert_key, RejectReason.UNRENDERABLE, type(exc).__name__)
+
+
+def _wait(future: Future[None] | None) -> None:
+    if future is not None:
+        future.result()
+
+
+def _tally(deliveries: Sequence[Delivery], report: SweepReport) -> None:
+    for delivery in deliveries:
+        if isinstance(delivery, Sent):
+            report.sent += 1
+        elif isinstance(delivery, Rejected):
+            report.rejected[delivery.reason.value] += 1
+        else:
+            report.deferred[delivery.reason.value] += 1
+
+
+def _check_one_delivery_each(emails: Sequence[OutboundEmail], mailed: MailerReport) -> None:
+    # A mailer that loses or invents an outcome would silently lose or double an alert.
+    expected = Counter(email.alert_key for email in emails)
+    got = Counter(delivery.alert_key for delivery in mailed.deliveries)
+    if expected != got:
+        raise MailerContractError("the mailer must return exactly one delivery per email")
+
+
+class MailerContractError(RuntimeError):
+    """A mailer broke the port's promise of one delivery per email."""

@@ -1,0 +1,222 @@
+"""`fraud-alerts`: run the job from a terminal, on the embedded default or against AWS."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from domain.ports import Deadline, StatusReport
+from domain.sweep import SweepReport
+from handlers.bootstrap import Runtime, build_runtime
+from handlers.settings import Backend, ConfigurationError, Settings
+
+DEMO_ROWS = 5000
+
+_DESCRIPTION = """\
+Email every customer whose transaction the fraud model flagged, exactly once.
+
+Settings come from environment variables (see the README). Without FRAUD_ALERTS_BACKEND=aws,
+everything runs on the embedded default: a DuckDB warehouse file and an outbox of .eml files.
+"""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.command(args)
+    except ConfigurationError as exc:
+        print(f"fraud-alerts: configuration error: {exc}", file=sys.stderr)
+        return 2
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fraud-alerts", description=_DESCRIPTION, formatter_class=argparse.RawTextHelpFormatter
+    )
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    demo = commands.add_parser(
+        "demo",
+        help="create a local warehouse, load flagged transactions, run one sweep, print a summary",
+    )
+    demo.add_argument("--csv", type=Path, help="load this CSV instead of generated sample rows")
+    demo.add_argument("--rows", type=int, default=DEMO_ROWS, help="generated rows (default %(default)s)")
+    demo.set_defaults(command=_demo)
+
+    load = commands.add_parser("load", help="load a CSV in predicted_fraud's layout into the local warehouse")
+    load.add_argument("--csv", type=Path, required=True, help="header row of column names; empty field = NULL")
+    load.set_defaults(command=_load)
+
+    sweep = commands.add_parser("sweep", help="one sweep against the configured warehouse and mailer")
+    sweep.add_argument("--json", action="store_true", help="print the run's report as JSON")
+    sweep.set_defaults(command=_sweep)
+
+    status = commands.add_parser("status", help="alerts per state, stuck claims, oldest pending alert")
+    status.add_argument("--json", action="store_true", help="print as JSON")
+    status.set_defaults(command=_status)
+
+    migrate = commands.add_parser("migrate", help="create fraud-alerts' own table (idempotent)")
+    migrate.set_defaults(command=_migrate)
+
+    invoke = commands.add_parser(
+        "invoke", help="run the Lambda handler locally on an EventBridge event file"
+    )
+    invoke.add_argument("--event", type=Path, required=True, help="a JSON event, e.g. a Data API status change")
+    invoke.add_argument("--timeout", type=float, default=300.0, help="the simulated Lambda timeout in seconds")
+    invoke.set_defaults(command=_invoke)
+    return parser
+
+
+def _runtime(*, force_local: bool = False) -> Runtime:
+    settings = Settings.from_env()
+    if force_local and settings.backend is not Backend.LOCAL:
+        raise ConfigurationError("this command only runs on the embedded default: unset FRAUD_ALERTS_BACKEND")
+    return build_runtime(settings)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    runtime = _runtime(force_local=True)
+    deadline = Deadline(runtime.clock, None)
+    runtime.migrate(deadline)
+    loaded = _ensure_demo_rows(runtime, args.csv, args.rows)
+
+    sweep, command = runtime.sweep(deadline)
+    report = sweep.run(command, deadline)
+    status = runtime.status(deadline)
+
+    if loaded:
+        print(f"Loaded {loaded} flagged transactions into {runtime.settings.local_warehouse}")
+    _print_sweep(report)
+    _print_status(status)
+    print(f"\nOutbox: {runtime.settings.outbox_dir.resolve()} (one .eml file per email)")
+    print("Run `make demo` again: nothing new is sent.")
+    return 0
+
+
+def _ensure_demo_rows(runtime: Runtime, csv: Path | None, rows: int) -> int:
+    from adapters.local_warehouse.loader import create_alerts_table, load_csv
+    from adapters.local_warehouse.sample_data import write_csv
+
+    table = runtime.settings.tables.alerts
+    create_alerts_table(runtime.data_api, table)
+    if runtime.data_api.query_local(f"SELECT COUNT(*) FROM {table}")[0][0]:
+        return 0
+    if csv is None:
+        csv = runtime.settings.local_warehouse.parent / "demo-predicted-fraud.csv"
+        write_csv(csv, rows)
+    return int(load_csv(runtime.data_api, csv, table))
+
+
+def _load(args: argparse.Namespace) -> int:
+    from adapters.local_warehouse.loader import create_alerts_table, load_csv
+
+    runtime = _runtime(force_local=True)
+    create_alerts_table(runtime.data_api, runtime.settings.tables.alerts)
+    runtime.migrate(Deadline(runtime.clock, None))
+    count = load_csv(runtime.data_api, args.csv, runtime.settings.tables.alerts)
+    print(f"Loaded {count} rows into {runtime.settings.tables.alerts} ({runtime.settings.local_warehouse})")
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    runtime = _runtime()
+    deadline = Deadline(runtime.clock, None)
+    if runtime.settings.backend is Backend.LOCAL:
+        runtime.migrate(deadline)
+    sweep, command = runtime.sweep(deadline)
+    report = sweep.run(command, deadline)
+    if args.json:
+        print(json.dumps(_report_dict(report), indent=2, sort_keys=True))
+    else:
+        _print_sweep(report)
+    return 0 if report.halt is None else 1
+
+
+def _status(args: argparse.Namespace) -> int:
+    runtime = _runtime()
+    status = runtime.status(Deadline(runtime.clock, 60.0))
+    if args.json:
+        print(json.dumps(asdict(status), indent=2, sort_keys=True))
+    else:
+        _print_status(status)
+    return 0
+
+
+def _migrate(_args: argparse.Namespace) -> int:
+    runtime = _runtime()
+    applied = runtime.migrate(Deadline(runtime.clock, 600.0))
+    print(f"Applied {len(applied)} migration(s): {', '.join(applied)}")
+    return 0
+
+
+def _invoke(args: argparse.Namespace) -> int:
+    from handlers.lambda_entry import LocalLambdaContext, handler
+
+    event = json.loads(args.event.read_text(encoding="utf-8"))
+    os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "FraudAlerts")
+    result = handler(event, LocalLambdaContext(timeout_seconds=args.timeout))
+    print(json.dumps(result, indent=2, sort_keys=True, default=str))
+    return 0
+
+
+def _report_dict(report: SweepReport) -> dict[str, object]:
+    data = asdict(report)
+    data["rejected"] = dict(report.rejected)
+    data["deferred"] = dict(report.deferred)
+    return data
+
+
+def _print_sweep(report: SweepReport) -> None:
+    print(f"\nThis run ({report.run_id}): {report.batches} batch(es) in {report.duration_seconds:.1f} s")
+    _table(
+        [
+            ("new alerts found", report.new_alerts),
+            ("rows without a transaction id", report.rows_without_id),
+            ("sent", report.sent),
+            ("rejected", report.rejected_total),
+            *[(f"  rejected: {reason}", count) for reason, count in sorted(report.rejected.items())],
+            ("deferred", report.deferred_total),
+            *[(f"  deferred: {reason}", count) for reason, count in sorted(report.deferred.items())],
+        ]
+    )
+    if report.halt:
+        print(f"Sending stopped: {report.halt}")
+
+
+def _print_status(status: StatusReport) -> None:
+    print("\nWarehouse status")
+    _table(
+        [
+            ("pending", status.pending),
+            ("claimed (in flight)", status.claimed),
+            ("sent", status.sent),
+            ("rejected", status.rejected),
+            *[(f"  rejected: {reason}", count) for reason, count in sorted(status.rejected_by_reason.items())],
+            ("unknown (at-most-once)", status.unknown),
+            ("claims past their lease", status.expired_claims),
+            ("deferred too often", status.deferred_too_often),
+            ("duplicate rows (same transaction)", status.duplicate_rows),
+            ("rows with email_sent = true", status.already_sent_rows),
+            (
+                "oldest pending alert",
+                "-" if status.oldest_pending_age_seconds is None else f"{status.oldest_pending_age_seconds:.0f} s",
+            ),
+        ]
+    )
+
+
+def _table(rows: Sequence[tuple[str, object]]) -> None:
+    width = max(len(label) for label, _ in rows)
+    for label, value in rows:
+        print(f"  {label:<{width}}  {value:>8}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
