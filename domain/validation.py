@@ -21,6 +21,9 @@ _KNOWN_CURRENCIES = frozenset(list_currencies())
 # SES takes 7-bit addresses only: no SMTPUTF8, so a non-ASCII local part cannot be sent.
 _SEPARATORS = re.compile(r"[,;\s]")
 
+_MAX_LOCAL_PART = 64
+_MAX_ADDRESS = 254
+
 # The table holds DECIMAL(18,2): nothing larger can come from it, but a replaced source could.
 _MAX_AMOUNT = Decimal("9999999999999999.99")
 
@@ -36,10 +39,9 @@ def validate_row(row: AlertRow) -> Alert | Rejected:
         return Rejected(row.alert_key, recipient)
 
     amount_problem = _amount_problem(row.amount, row.currency)
-    if amount_problem is not None:
-        return Rejected(row.alert_key, amount_problem)
+    if amount_problem is not None or row.amount is None or row.currency is None:
+        return Rejected(row.alert_key, amount_problem or RejectReason.MISSING_AMOUNT)
 
-    assert row.amount is not None and row.currency is not None  # checked by _amount_problem
     return Alert(
         alert_key=row.alert_key,
         transaction_id=transaction_id,
@@ -70,7 +72,14 @@ def normalise_address(raw: str | None) -> str | RejectReason:
             return RejectReason.UNSUPPORTED_EMAIL
         return RejectReason.INVALID_EMAIL
 
-    return checked.ascii_email.lower() if checked.ascii_email else RejectReason.UNSUPPORTED_EMAIL
+    address = checked.ascii_email
+    if not address:
+        return RejectReason.UNSUPPORTED_EMAIL
+    local_part = address.rpartition("@")[0]
+    # RFC 5321's limits, which SES applies; email-validator lets a long local part through.
+    if len(local_part) > _MAX_LOCAL_PART or len(address) > _MAX_ADDRESS:
+        return RejectReason.INVALID_EMAIL
+    return address.lower()
 
 
 def _multiple_or_invalid(text: str) -> RejectReason:

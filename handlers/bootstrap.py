@@ -26,6 +26,9 @@ from handlers.settings import Backend, LocalMailerKind, Settings
 LOCAL_TARGET = WarehouseTarget(database="dev", workgroup="fraud-alerts-local")
 LOCAL_SERVER_WAIT_SECONDS = 0
 
+# Enough concurrent SendEmail calls to reach a few hundred per second at 50-100 ms each.
+SES_WORKERS = 16
+
 
 @dataclass
 class Runtime:
@@ -128,13 +131,16 @@ def _ses_mailer(settings: Settings, clock: Clock) -> Mailer:
 
     from adapters.mail.ses import SesMailer, ses_client_config
 
-    client = boto3.client("sesv2", config=ses_client_config())
+    client = boto3.client("sesv2", config=ses_client_config(SES_WORKERS))
     return SesMailer(
         client,
         sender=str(Address(display_name=settings.sender_name, addr_spec=settings.sender_email)),
         configuration_set=settings.ses_configuration_set,
         rate_cap=settings.send_rate_cap,
         clock=clock,
+        max_workers=SES_WORKERS,
+        # Longer than the client's read timeout, so no call started runs past the deadline.
+        deadline_margin_seconds=6.0,
     )
 
 

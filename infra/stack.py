@@ -8,7 +8,7 @@ Serverless workgroup, its database secret, the SES identity and configuration se
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from aws_cdk import (
     ArnFormat,
@@ -99,14 +99,7 @@ class FraudAlertsStack(Stack):
 
         self.idempotency_table = self._idempotency_table()
         self.dead_letter_queue = self._dead_letter_queue()
-        self.log_group = logs.LogGroup(
-            self,
-            "FunctionLogs",
-            retention=logs.RetentionDays(settings.log_retention_days),
-            # The logs are the audit trail of what was sent: they outlive the stack and expire
-            # by retention alone.
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        self.log_group = self._log_group()
         self.role = self._function_role()
         self.function = self._function()
 
@@ -116,6 +109,20 @@ class FraudAlertsStack(Stack):
         self._dashboard()
         self._outputs()
         self._suppress_reviewed_findings()
+
+    def _log_group(self) -> logs.LogGroup:
+        log_group = logs.LogGroup(
+            self,
+            "FunctionLogs",
+            # The logs are the audit trail of what was sent: they outlive the stack and expire
+            # by retention alone.
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        # RetentionDays is an enum of names in the Python binding; the settings hold a number
+        # of days already checked against the values CloudWatch Logs accepts.
+        cfn_log_group = cast(logs.CfnLogGroup, log_group.node.default_child)
+        cfn_log_group.retention_in_days = self.settings.log_retention_days
+        return log_group
 
     def _idempotency_table(self) -> dynamodb.Table:
         return dynamodb.Table(
@@ -159,7 +166,6 @@ class FraudAlertsStack(Stack):
         return role
 
     def _policy_statements(self) -> list[iam.PolicyStatement]:
-        settings = self.settings
         statements = [
             # Write the function's own logs, to its own log group only.
             iam.PolicyStatement(
@@ -197,7 +203,9 @@ class FraudAlertsStack(Stack):
             ),
             # Read the account's sending quota and whether sending is enabled, to pace sends.
             # GetAccount has no resource type: AWS requires "*".
-            iam.PolicyStatement(sid="ReadSendingQuota", actions=["ses:GetAccount"], resources=["*"]),
+            iam.PolicyStatement(
+                sid="ReadSendingQuota", actions=["ses:GetAccount"], resources=["*"]
+            ),
             # Powertools Idempotency keeps its records here; item access only, no scans.
             iam.PolicyStatement(
                 sid="IdempotencyRecords",
@@ -344,6 +352,8 @@ class FraudAlertsStack(Stack):
     def _alarm_topic(self) -> sns.Topic | None:
         if self.settings.alarm_email is None:
             return None
+        # Not KMS-encrypted: CloudWatch alarms cannot publish to a topic under the AWS managed
+        # SNS key, and a notification carries alarm names and metric values, no customer data.
         topic = sns.Topic(self, "AlarmTopic", enforce_ssl=True)
         topic.add_subscription(subscriptions.EmailSubscription(self.settings.alarm_email))
         return topic
@@ -529,21 +539,6 @@ class FraudAlertsStack(Stack):
                 )
             ],
         )
-        if self.alarm_topic is not None:
-            NagSuppressions.add_resource_suppressions(
-                self.alarm_topic,
-                [
-                    NagPackSuppression(
-                        id="AwsSolutions-SNS2",
-                        reason=(
-                            "CloudWatch alarms cannot publish to a topic encrypted with the AWS "
-                            "managed SNS key, and the notifications carry only alarm names and "
-                            "metric values, no customer data, so a customer managed key would "
-                            "protect nothing"
-                        ),
-                    )
-                ],
-            )
 
 
 def _service_metric(name: str, statistic: str) -> cloudwatch.Metric:

@@ -13,8 +13,9 @@ the production adapter runs unchanged against it. Behaviour worth knowing:
   `Status: False` and the statement finishes (its transaction has already committed).
 - Each call is its own session, as in the Data API without `SessionId`: a TEMP table lives for
   one statement or batch (each runs on a fresh DuckDB cursor). Sessions (`SessionId`,
-  `SessionKeepAliveSeconds`), `WaitTimeSeconds`, `ResultFormat="CSV"` and
-  `ExecutionMode="AUTO_COMMIT"` are not supported and answer `ValidationException`.
+  `SessionKeepAliveSeconds`), `ResultFormat="CSV"` and `ExecutionMode="AUTO_COMMIT"` are not
+  supported and answer `ValidationException`. `WaitTimeSeconds` sleeps on the injected clock
+  (outside the lock) until the statement's outcome shows or the wait is over.
 - Statements, idempotency tokens and events belong to one client instance; the database file
   and its lock are shared by all instances in the process (a registry keyed by resolved path).
   DuckDB lets only one process open a database file for writing, so two processes (a CLI and a
@@ -73,10 +74,20 @@ EVENT_DETAIL_TYPE = "Redshift Data Statement Status Change"
 VALIDATED_RECORDS_PER_PAGE = 50
 
 _TERMINAL = frozenset({"FINISHED", "FAILED", "ABORTED"})
-_UNSUPPORTED = ("SessionId", "SessionKeepAliveSeconds", "WaitTimeSeconds")
+_UNSUPPORTED = ("SessionId", "SessionKeepAliveSeconds")
 _TARGET_KEYS = ("ClusterIdentifier", "WorkgroupName", "Database", "DbUser", "SecretArn")
 
-__all__ = ["LocalDataApiClient", "LocalWarehouseError", "SqlError"]
+__all__ = [
+    "LocalDataApiClient",
+    "LocalWarehouseError",
+    "SqlError",
+    "StatementResultPaginator",
+    "WarehouseUnavailableError",
+]
+
+
+class WarehouseUnavailableError(LocalWarehouseError):
+    """The database file cannot be opened; DuckDB allows one writing process per file."""
 
 
 @dataclass(slots=True)
@@ -108,7 +119,11 @@ def _open_database(database: str | Path) -> tuple[str | None, _SharedDatabase]:
 
 
 def _new_database(path: str) -> _SharedDatabase:
-    connection = duckdb.connect(path)
+    try:
+        connection = duckdb.connect(path)
+    except duckdb.IOException as exc:
+        # Most often another process (a CLI, a test run) has the file open for writing.
+        raise WarehouseUnavailableError(f"cannot open the local warehouse {path}: {exc}") from exc
     # Redshift sessions run in UTC and the warehouse stores timestamps without a zone.
     connection.execute("SET GLOBAL TimeZone = 'UTC'")
     return _SharedDatabase(connection, threading.RLock(), itertools.count(1_000_001))
@@ -223,6 +238,7 @@ class LocalDataApiClient:
     def describe_statement(self, **kwargs: Any) -> dict[str, Any]:
         operation = "DescribeStatement"
         self._check_request(operation, kwargs)
+        self._wait(operation, kwargs["Id"], kwargs.get("WaitTimeSeconds"))
         with self._db.lock:
             statement, sub_index = self._find(operation, kwargs["Id"])
             if sub_index is None:
@@ -234,6 +250,7 @@ class LocalDataApiClient:
     def get_statement_result(self, **kwargs: Any) -> dict[str, Any]:
         operation = "GetStatementResult"
         self._check_request(operation, kwargs)
+        self._wait(operation, kwargs["Id"], kwargs.get("WaitTimeSeconds"))
         with self._db.lock:
             statement, sub_index = self._find(operation, kwargs["Id"])
             sub = self._readable_result(operation, statement, sub_index, kwargs["Id"])
@@ -256,6 +273,12 @@ class LocalDataApiClient:
         # The SQL already committed at submit time, so the cancel always arrives too late.
         logger.debug("local data api cancel lost the race", statement_id=statement.id)
         return self._respond(operation, {"Status": False})
+
+    def get_paginator(self, operation_name: str) -> StatementResultPaginator:
+        """boto3's paginator for `get_statement_result` (iteration over pages only)."""
+        if operation_name != "get_statement_result":
+            raise ValueError(f"the local client has no paginator for {operation_name}")
+        return StatementResultPaginator(self)
 
     # Test and admin helpers -------------------------------------------------------------------
 
@@ -351,10 +374,31 @@ class LocalDataApiClient:
             operation=operation,
             status=statement.status,
         )
-        return self._respond(operation, self._submitted(statement))
+        waited = request.get("WaitTimeSeconds")
+        if not waited:
+            return self._respond(operation, self._submitted(statement))
+
+        self._wait(operation, statement.id, waited)
+        with self._db.lock:
+            response = self._submitted(statement)
+            response["Status"] = self._visible_status(statement)
+            response["HasResultSet"] = any(sub.has_result_set for sub in statement.subs)
+            response["RedshiftPid"] = statement.pid
+        return self._respond(operation, response)
+
+    def _wait(self, operation: str, statement_id: str, seconds: int | None) -> None:
+        """Sleep on the clock, without the lock, until the outcome shows or `seconds` pass."""
+        if not seconds:
+            return
+        with self._db.lock:
+            statement, _sub_index = self._find(operation, statement_id)
+            remaining = statement.finish_mono - self._clock.monotonic()
+        if remaining > 0:
+            self._clock.sleep(min(remaining, float(seconds)))
 
     def _check_request(self, operation: str, request: dict[str, Any]) -> None:
-        self.calls[operation] += 1
+        with self._db.lock:
+            self.calls[operation] += 1
         if self._closed:
             raise _error("InternalServerException", "The local client is closed.", operation)
         service_model.validate_request(operation, request)
@@ -674,6 +718,22 @@ class LocalDataApiClient:
             "RetryAttempts": 0,
         }
         return body
+
+
+class StatementResultPaginator:
+    """Follows NextToken across GetStatementResult pages, as boto3's paginator does."""
+
+    def __init__(self, client: LocalDataApiClient) -> None:
+        self._client = client
+
+    def paginate(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        request = {key: value for key, value in kwargs.items() if key != "PaginationConfig"}
+        while True:
+            page = self._client.get_statement_result(**request)
+            yield page
+            if "NextToken" not in page:
+                return
+            request["NextToken"] = page["NextToken"]
 
 
 # Module helpers -------------------------------------------------------------------------------

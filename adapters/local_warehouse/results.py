@@ -124,7 +124,8 @@ _SIMPLE_TYPES: dict[str, _Signature] = {
     "smallint": ("int2", 5, 0, True, False, _long_field),
     "integer": ("int4", 10, 0, True, False, _long_field),
     "bigint": ("int8", 19, 0, True, False, _long_field),
-    "hugeint": ("numeric", 38, 0, True, False, _string_field),
+    # DuckDB sums integers into HUGEINT where Redshift answers BIGINT.
+    "hugeint": ("int8", 19, 0, True, False, _long_field),
     "utinyint": ("int2", 5, 0, True, False, _long_field),
     "usmallint": ("int4", 10, 0, True, False, _long_field),
     "uinteger": ("int8", 19, 0, True, False, _long_field),

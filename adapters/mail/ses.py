@@ -210,6 +210,7 @@ class SesMailer:
         self._backoff_max = backoff_max_seconds
         self._limiter = RecipientLimiter(rate_cap or FALLBACK_RATE, clock)
         self._lock = threading.Lock()
+        self._quota_lock = threading.Lock()
         self._quota: SendQuota | None = None
         self._sent_since_quota = 0
         self._executor: ThreadPoolExecutor | None = None
@@ -265,15 +266,17 @@ class SesMailer:
     # Quota
 
     def _current_quota(self, *, force: bool) -> SendQuota:
-        with self._lock:
+        # A separate lock, so that workers counting their sends never wait on GetAccount.
+        with self._quota_lock:
             now = self._clock.monotonic()
             cached = self._quota
             if not force and cached is not None and now - cached.read_at < self._quota_ttl:
                 return cached
 
             quota = self._read_quota(now)
-            self._quota = quota
-            self._sent_since_quota = 0
+            with self._lock:
+                self._quota = quota
+                self._sent_since_quota = 0
 
         self._limiter.set_max_rate(self._effective_rate(quota))
         return quota
@@ -300,13 +303,25 @@ class SesMailer:
         send_quota = account.get("SendQuota", {})
         max_24 = float(send_quota.get("Max24HourSend", -1.0))
         rate = float(send_quota.get("MaxSendRate", 0.0))
-        return SendQuota(
+        quota = SendQuota(
             max_send_rate=rate if rate > 0 else FALLBACK_RATE,
             max_24_hour_send=None if max_24 < 0 else max_24,
             sent_last_24_hours=float(send_quota.get("SentLast24Hours", 0.0)),
             sending_enabled=bool(account.get("SendingEnabled", True)),
             read_at=now,
         )
+        logger.info(
+            "ses_quota_read",
+            extra={
+                "max_send_rate": quota.max_send_rate,
+                "max_24_hour_send": quota.max_24_hour_send,
+                "sent_last_24_hours": quota.sent_last_24_hours,
+                "sending_enabled": quota.sending_enabled,
+                # In the sandbox SES rejects every unverified recipient (MessageRejected).
+                "production_access": account.get("ProductionAccessEnabled"),
+            },
+        )
+        return quota
 
     def _fallback_rate(self) -> float:
         return self._rate_cap if self._rate_cap is not None else FALLBACK_RATE

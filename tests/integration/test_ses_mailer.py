@@ -18,12 +18,12 @@ from botocore.exceptions import (
 )
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
-from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
 from adapters.mail.ses import SesMailer, format_sender, sanitise_tags, ses_client_config
 from domain.outcomes import DeferReason, Deferred, Rejected, RejectReason, Sent
-from domain.ports import Deadline, OutboundEmail
+from domain.ports import Deadline, Mailer, OutboundEmail
 from tests.fakes import FakeClock
 
 REGION = "eu-west-1"
@@ -122,7 +122,8 @@ def test_each_email_is_one_raw_message_to_exactly_one_recipient() -> None:
     emails = [make_email(i) for i in range(3)]
 
     with mailer_for(client, FakeClock(), rate_cap=10.0) as mailer:
-        report = mailer.send(emails, Deadline(FakeClock(), None))
+        port: Mailer = mailer
+        report = port.send(emails, Deadline(FakeClock(), None))
 
     stored = moto_messages()
     assert [type(d) for d in report.deliveries] == [Sent, Sent, Sent]
@@ -622,10 +623,11 @@ def test_sender_display_names_are_kept_and_encoded_when_not_ascii() -> None:
 def test_client_config_leaves_retries_to_the_mailer() -> None:
     config = ses_client_config(max_workers=32)
 
-    assert config.retries == {"mode": "standard", "total_max_attempts": 1}
-    assert config.max_pool_connections == 32
-    assert config.connect_timeout == 2
-    assert config.read_timeout == 5
+    options = vars(config)
+    assert options["retries"] == {"mode": "standard", "total_max_attempts": 1}
+    assert options["max_pool_connections"] == 32
+    assert options["connect_timeout"] == 2
+    assert options["read_timeout"] == 5
 
 
 def test_an_empty_batch_calls_nothing(stubbed: tuple[Any, Stubber]) -> None:

@@ -118,6 +118,7 @@ def busiest_second(starts: list[float]) -> int:
     max_attempts=st.integers(min_value=1, max_value=4),
 )
 def test_mailer_invariants_hold_for_any_answers(
+    *,
     outcomes: list[str],
     batch_size: int,
     rate: float,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from bisect import bisect_left
+from itertools import pairwise
 
 import pytest
 
@@ -54,7 +55,7 @@ def test_starts_are_spread_over_the_second() -> None:
 
     times = [limiter.acquire() or 0.0 for _ in range(30)]
 
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in pairwise(times)]
     assert min(gaps) >= 0.1 - 1e-9
     assert times[-1] - times[0] == pytest.approx(2.9, abs=1e-3)
 

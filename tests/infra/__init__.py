@@ -1,0 +1,1 @@
+"""Checks of the CDK app that need no AWS account."""
