@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
+from adapters.observability import logger
 from domain.ports import Deadline, StatusReport
 from domain.sweep import SweepReport
 from handlers.bootstrap import Runtime, build_runtime
@@ -26,6 +27,9 @@ everything runs on the embedded default: a DuckDB warehouse file and an outbox o
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # A terminal wants the summary, not a JSON line per batch; LOG_LEVEL=INFO brings them back.
+    if not (os.environ.get("LOG_LEVEL") or os.environ.get("POWERTOOLS_LOG_LEVEL")):
+        logger.setLevel("WARNING")
     parser = _parser()
     args = parser.parse_args(argv)
     try:

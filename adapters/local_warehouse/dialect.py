@@ -166,7 +166,12 @@ def _rename_parameters(tree: exp.Expr) -> set[str]:
 
 def _referenced_tables(tree: exp.Expr) -> tuple[str, ...]:
     cte_names = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
-    created = tree.this.find(exp.Table) if isinstance(tree, exp.Create | exp.Drop) else None
+    # The table a CREATE names need not exist yet; one a DROP names must, as in Redshift.
+    created = (
+        tree.this.find(exp.Table)
+        if isinstance(tree, exp.Create) and tree.this is not None
+        else None
+    )
     names = []
     for table in tree.find_all(exp.Table):
         if table is created or not table.name or table.name.lower() in cte_names:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -43,8 +44,10 @@ _TRANSIENT_CODES = frozenset(
     }
 )
 
-# A result that expired (24 h after the statement) or was never kept is simply not found.
-_EXPIRED_CODES = frozenset({"ResourceNotFoundException"})
+# The Data API keeps a result for 24 hours. After that GetStatementResult answers with a
+# ValidationException (the same code as for a malformed request), so the statement's age
+# decides; an unknown id is ResourceNotFoundException.
+RESULT_LIFETIME = timedelta(hours=24)
 
 _FIRST_POLL_SECONDS = 0.05
 _MAX_POLL_SECONDS = 1.0
@@ -229,9 +232,19 @@ class StatementRunner:
         try:
             return self._client.get_statement_result(**request)  # type: ignore[return-value]
         except ClientError as exc:
-            if _code(exc) in _EXPIRED_CODES:
+            if _code(exc) == "ResourceNotFoundException" or (
+                _code(exc) == "ValidationException" and self._expired(str(request["Id"]))
+            ):
                 raise ResultExpiredError(f"result {request['Id']} is no longer available") from exc
             raise
+
+    def _expired(self, result_id: str) -> bool:
+        description = self._client.describe_statement(Id=result_id.split(":", 1)[0])
+        updated = description.get("UpdatedAt")
+        if description.get("Status") != "FINISHED" or not isinstance(updated, datetime):
+            return False
+        finished = updated.astimezone(UTC).replace(tzinfo=None) if updated.tzinfo else updated
+        return self._clock.now() - finished >= RESULT_LIFETIME
 
     def _cancel(self, statement_id: str) -> None:
         try:

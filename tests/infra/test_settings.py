@@ -76,7 +76,10 @@ def test_serverless_without_a_secret_is_accepted() -> None:
     [
         ({"sender_email": None}, "sender_email"),
         ({"sender_email": "not-an-address"}, "sender_email"),
-        ({"redshift_workgroup": "fraud", "redshift_workgroup_id": WORKGROUP_ID}, "redshift_cluster_id"),
+        (
+            {"redshift_workgroup": "fraud", "redshift_workgroup_id": WORKGROUP_ID},
+            "redshift_cluster_id",
+        ),
         ({"redshift_cluster_id": None}, "redshift_cluster_id"),
         ({"secret_arn": None}, "secret_arn"),
         ({"secret_arn": "arn:aws:s3:::bucket"}, "secret_arn"),
@@ -117,8 +120,10 @@ def test_a_settings_file_wins_over_inline_context(tmp_path: Path) -> None:
 
 
 def test_missing_settings_say_how_to_pass_them() -> None:
+    empty: dict[str, object] = {}
+
     with pytest.raises(SettingsError, match=r"^settings: no settings given"):
-        load_settings({}.get)
+        load_settings(empty.get)
 
 
 def test_an_unreadable_settings_file_is_reported(tmp_path: Path) -> None:
