@@ -1,4 +1,4 @@
-"""An alert: one transaction the fraud model flagged, as the warehouse holds it and as we send it."""
+"""An alert: one transaction the fraud model flagged, as the warehouse holds it and as sent."""
 
 from __future__ import annotations
 

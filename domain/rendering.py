@@ -21,11 +21,16 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from domain.alert import Alert
 from domain.ports import OutboundEmail
+from domain.validation import clean_text
 
 DEFAULT_TEMPLATES = Path(__file__).parent / "templates"
 
 # Long display names are truncated: they are cosmetic, and a header has practical limits.
-_MAX_DISPLAY_NAME = 80
+MAX_DISPLAY_NAME = 80
+
+# "=?" opens an RFC 2047 encoded word: a name spelling one out would be decoded by the
+# recipient's mail program into something else ("=?utf-8?q?Your=20Bank?=" shows as "Your Bank").
+_ENCODED_WORD_START = "=?"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +69,9 @@ class AlertRenderer:
 
         message = EmailMessage()
         message["From"] = Address(display_name=self._sender.name, addr_spec=self._sender.address)
-        message["To"] = Address(display_name=_display_name(alert.customer_name), addr_spec=alert.recipient)
+        message["To"] = Address(
+            display_name=display_name(alert.customer_name), addr_spec=alert.recipient
+        )
         message["Subject"] = _one_line(self._subject.render(context))
         message["Date"] = format_datetime(now.replace(microsecond=0, tzinfo=UTC))
         message["Message-ID"] = _message_id(alert, now, self._sender.domain)
@@ -96,13 +103,22 @@ class AlertRenderer:
         }
 
 
-def _display_name(name: str | None) -> str:
-    return (name or "")[:_MAX_DISPLAY_NAME]
+def display_name(name: str | None) -> str:
+    """The customer's name as the To header carries it: one line, cut short, never an encoded word.
+
+    The header parses back to exactly this name and the one intended address, whatever the
+    name's script or punctuation (commas, quotes, parentheses, `<`, `@`).
+    """
+    return _header_text(name)[:MAX_DISPLAY_NAME].rstrip()
 
 
 def _one_line(text: str) -> str:
-    # A subject template could render a newline; a header must never carry one.
-    return " ".join(text.split())
+    # A bank's subject template could render a newline or data; a header must never carry one.
+    return _header_text(text)
+
+
+def _header_text(text: str | None) -> str:
+    return (clean_text(text) or "").replace(_ENCODED_WORD_START, "= ?")
 
 
 def _message_id(alert: Alert, now: datetime, domain: str) -> str:

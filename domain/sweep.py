@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from domain.alert import AlertRow
-from domain.outcomes import Deferred, DeferReason, Delivery, Rejected, RejectReason, Sent
+from domain.outcomes import DeferReason, Deferred, Delivery, Rejected, RejectReason, Sent
 from domain.ports import (
     AlertSource,
     Claim,
@@ -130,7 +130,9 @@ class Sweep:
                 claim, rows = next_claim.result()
                 reason = DeferReason.SENDING_HALTED if report.halt else DeferReason.DEADLINE
                 if rows:
-                    ledger.submit(self._record, claim, [Deferred(r.alert_key, reason) for r in rows])
+                    ledger.submit(
+                        self._record, claim, [Deferred(r.alert_key, reason) for r in rows]
+                    )
             _wait(commit)
 
     def _claim(self, command: SweepCommand, sequence: int) -> tuple[Claim, list[AlertRow]]:

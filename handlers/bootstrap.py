@@ -17,10 +17,11 @@ from adapters.clock import SystemClock
 from adapters.redshift.alert_source import RedshiftDataAlertSource
 from adapters.redshift.data_api import StatementRunner, WarehouseTarget
 from adapters.redshift.migrations import apply_migrations
+from adapters.redshift.secret import WarehouseSecretError, check_database_secret
 from domain.ports import Clock, Deadline, Mailer, StatusReport
 from domain.rendering import DEFAULT_TEMPLATES, AlertRenderer, Sender
 from domain.sweep import Sweep, SweepCommand
-from handlers.settings import Backend, LocalMailerKind, Settings
+from handlers.settings import Backend, ConfigurationError, LocalMailerKind, Settings
 
 # The embedded warehouse answers to any target; this one passes the Data API's request checks.
 LOCAL_TARGET = WarehouseTarget(database="dev", workgroup="fraud-alerts-local")
@@ -99,7 +100,10 @@ def build_runtime(
             secret_arn=settings.secret_arn,
             workgroup=settings.redshift_workgroup,
         )
-        data_api = data_api or _redshift_data_client()
+        if data_api is None:
+            if settings.secret_arn:
+                _check_secret(settings)
+            data_api = _redshift_data_client()
         mailer = mailer or _ses_mailer(settings, clock)
     else:
         target = LOCAL_TARGET
@@ -107,6 +111,13 @@ def build_runtime(
         data_api = data_api or local_data_api(settings, clock)
         mailer = mailer or _local_mailer(settings, clock)
     return Runtime(settings, clock, data_api, mailer, renderer, target, server_wait_seconds=wait)
+
+
+def _check_secret(settings: Settings) -> None:
+    try:
+        check_database_secret(settings.secret_arn or "", settings.redshift_cluster_id)
+    except WarehouseSecretError as exc:
+        raise ConfigurationError(str(exc)) from None
 
 
 def local_data_api(settings: Settings, clock: Clock) -> Any:

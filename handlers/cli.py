@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -51,18 +52,28 @@ def _parser() -> argparse.ArgumentParser:
         help="create a local warehouse, load flagged transactions, run one sweep, print a summary",
     )
     demo.add_argument("--csv", type=Path, help="load this CSV instead of generated sample rows")
-    demo.add_argument("--rows", type=int, default=DEMO_ROWS, help="generated rows (default %(default)s)")
+    demo.add_argument(
+        "--rows", type=int, default=DEMO_ROWS, help="generated rows (default %(default)s)"
+    )
     demo.set_defaults(command=_demo)
 
-    load = commands.add_parser("load", help="load a CSV in predicted_fraud's layout into the local warehouse")
-    load.add_argument("--csv", type=Path, required=True, help="header row of column names; empty field = NULL")
+    load = commands.add_parser(
+        "load", help="load a CSV in predicted_fraud's layout into the local warehouse"
+    )
+    load.add_argument(
+        "--csv", type=Path, required=True, help="header row of column names; empty field = NULL"
+    )
     load.set_defaults(command=_load)
 
-    sweep = commands.add_parser("sweep", help="one sweep against the configured warehouse and mailer")
+    sweep = commands.add_parser(
+        "sweep", help="one sweep against the configured warehouse and mailer"
+    )
     sweep.add_argument("--json", action="store_true", help="print the run's report as JSON")
     sweep.set_defaults(command=_sweep)
 
-    status = commands.add_parser("status", help="alerts per state, stuck claims, oldest pending alert")
+    status = commands.add_parser(
+        "status", help="alerts per state, stuck claims, oldest pending alert"
+    )
     status.add_argument("--json", action="store_true", help="print as JSON")
     status.set_defaults(command=_status)
 
@@ -72,8 +83,12 @@ def _parser() -> argparse.ArgumentParser:
     invoke = commands.add_parser(
         "invoke", help="run the Lambda handler locally on an EventBridge event file"
     )
-    invoke.add_argument("--event", type=Path, required=True, help="a JSON event, e.g. a Data API status change")
-    invoke.add_argument("--timeout", type=float, default=300.0, help="the simulated Lambda timeout in seconds")
+    invoke.add_argument(
+        "--event", type=Path, required=True, help="a JSON event, e.g. a Data API status change"
+    )
+    invoke.add_argument(
+        "--timeout", type=float, default=300.0, help="the simulated Lambda timeout in seconds"
+    )
     invoke.set_defaults(command=_invoke)
     return parser
 
@@ -81,7 +96,9 @@ def _parser() -> argparse.ArgumentParser:
 def _runtime(*, force_local: bool = False) -> Runtime:
     settings = Settings.from_env()
     if force_local and settings.backend is not Backend.LOCAL:
-        raise ConfigurationError("this command only runs on the embedded default: unset FRAUD_ALERTS_BACKEND")
+        raise ConfigurationError(
+            "this command only runs on the embedded default: unset FRAUD_ALERTS_BACKEND"
+        )
     return build_runtime(settings)
 
 
@@ -125,7 +142,8 @@ def _load(args: argparse.Namespace) -> int:
     create_alerts_table(runtime.data_api, runtime.settings.tables.alerts)
     runtime.migrate(Deadline(runtime.clock, None))
     count = load_csv(runtime.data_api, args.csv, runtime.settings.tables.alerts)
-    print(f"Loaded {count} rows into {runtime.settings.tables.alerts} ({runtime.settings.local_warehouse})")
+    settings = runtime.settings
+    print(f"Loaded {count} rows into {settings.tables.alerts} ({settings.local_warehouse})")
     return 0
 
 
@@ -164,8 +182,9 @@ def _invoke(args: argparse.Namespace) -> int:
     from handlers.lambda_entry import LocalLambdaContext, handler
 
     event = json.loads(args.event.read_text(encoding="utf-8"))
-    os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "FraudAlerts")
-    result = handler(event, LocalLambdaContext(timeout_seconds=args.timeout))
+    # Lambda prints its metrics (EMF) to stdout; here stdout is for the handler's result.
+    with contextlib.redirect_stdout(sys.stderr):
+        result = handler(event, LocalLambdaContext(timeout_seconds=args.timeout))
     print(json.dumps(result, indent=2, sort_keys=True, default=str))
     return 0
 
@@ -178,16 +197,23 @@ def _report_dict(report: SweepReport) -> dict[str, object]:
 
 
 def _print_sweep(report: SweepReport) -> None:
-    print(f"\nThis run ({report.run_id}): {report.batches} batch(es) in {report.duration_seconds:.1f} s")
+    took = f"{report.batches} batch(es) in {report.duration_seconds:.1f} s"
+    print(f"\nThis run ({report.run_id}): {took}")
     _table(
         [
             ("new alerts found", report.new_alerts),
             ("rows without a transaction id", report.rows_without_id),
             ("sent", report.sent),
             ("rejected", report.rejected_total),
-            *[(f"  rejected: {reason}", count) for reason, count in sorted(report.rejected.items())],
+            *[
+                (f"  rejected: {reason}", count)
+                for reason, count in sorted(report.rejected.items())
+            ],
             ("deferred", report.deferred_total),
-            *[(f"  deferred: {reason}", count) for reason, count in sorted(report.deferred.items())],
+            *[
+                (f"  deferred: {reason}", count)
+                for reason, count in sorted(report.deferred.items())
+            ],
         ]
     )
     if report.halt:
@@ -202,7 +228,10 @@ def _print_status(status: StatusReport) -> None:
             ("claimed (in flight)", status.claimed),
             ("sent", status.sent),
             ("rejected", status.rejected),
-            *[(f"  rejected: {reason}", count) for reason, count in sorted(status.rejected_by_reason.items())],
+            *[
+                (f"  rejected: {reason}", count)
+                for reason, count in sorted(status.rejected_by_reason.items())
+            ],
             ("unknown (at-most-once)", status.unknown),
             ("claims past their lease", status.expired_claims),
             ("deferred too often", status.deferred_too_often),
@@ -210,7 +239,9 @@ def _print_status(status: StatusReport) -> None:
             ("rows with email_sent = true", status.already_sent_rows),
             (
                 "oldest pending alert",
-                "-" if status.oldest_pending_age_seconds is None else f"{status.oldest_pending_age_seconds:.0f} s",
+                "-"
+                if status.oldest_pending_age_seconds is None
+                else f"{status.oldest_pending_age_seconds:.0f} s",
             ),
         ]
     )

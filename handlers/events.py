@@ -25,7 +25,7 @@ class StatementStatusDetail(BaseModel):
     expire_at: int | None = Field(default=None, alias="expireAt")
 
 
-class StatementStatusEvent(EventBridgeModel):  # type: ignore[misc]
+class StatementStatusEvent(EventBridgeModel):
     """`source aws.redshift-data`, `detail-type "Redshift Data Statement Status Change"`."""
 
     source: Literal["aws.redshift-data"]
@@ -33,7 +33,7 @@ class StatementStatusEvent(EventBridgeModel):  # type: ignore[misc]
     detail: StatementStatusDetail
 
 
-class ScheduledSweepEvent(EventBridgeModel):  # type: ignore[misc]
+class ScheduledSweepEvent(EventBridgeModel):
     """The scheduled fallback sweep (an EventBridge scheduled rule)."""
 
     source: Literal["aws.events"]

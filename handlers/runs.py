@@ -1,4 +1,4 @@
-"""What both Lambda handlers share: the process's runtime, the run's deadline, the guard on duplicates."""
+"""What both Lambda handlers share: the process runtime, the run deadline, the duplicate guard."""
 
 from __future__ import annotations
 
@@ -16,10 +16,20 @@ from handlers.telemetry import count, record_status, record_sweep
 DEADLINE_MARGIN_SECONDS = 10.0
 
 
+_installed: Runtime | None = None
+
+
+def install_runtime(prepared: Runtime | None) -> None:
+    """Use `prepared` instead of building from the environment (tests); None goes back."""
+    global _installed  # noqa: PLW0603 - the process-wide runtime is the point of this module
+    _installed = prepared
+    runtime.cache_clear()
+
+
 @functools.cache
 def runtime() -> Runtime:
     """Built on the first invocation of a process (the cold start), then reused."""
-    return build_runtime(Settings.from_env())
+    return _installed or build_runtime(Settings.from_env())
 
 
 def run_deadline(context: Any) -> Deadline:

@@ -19,7 +19,6 @@ from email_validator import EmailNotValidError, validate_email
 from adapters.redshift.alert_source import DeliveryPolicy
 from adapters.redshift.tables import InvalidTableNameError, TableNames
 
-
 E = TypeVar("E", bound=StrEnum)
 
 
@@ -39,7 +38,9 @@ class LocalMailerKind(StrEnum):
     SMTP = "smtp"
 
 
-_SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$")
+_SECRET_ARN = re.compile(
+    r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$"
+)
 _CLUSTER_ID = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 _DATABASE = re.compile(r"^[a-z_][a-z0-9_$]{0,126}$")
 
@@ -80,7 +81,9 @@ class Settings:
         """Parse `env` (default: the process environment)."""
         reader = _Reader(os.environ if env is None else env)
         in_lambda = bool(reader.raw("AWS_LAMBDA_FUNCTION_NAME"))
-        backend = reader.choice("FRAUD_ALERTS_BACKEND", Backend, Backend.AWS if in_lambda else Backend.LOCAL)
+        backend = reader.choice(
+            "FRAUD_ALERTS_BACKEND", Backend, Backend.AWS if in_lambda else Backend.LOCAL
+        )
         on_aws = backend is Backend.AWS
 
         settings = cls(
@@ -88,21 +91,37 @@ class Settings:
             sender_email=reader.email("SENDER_EMAIL", None if on_aws else "alerts@bank.example"),
             sender_name=reader.text("SENDER_NAME", "Card Security", max_length=64),
             tables=reader.tables(on_aws),
-            statement_name_prefix=reader.text("STATEMENT_NAME_PREFIX", "fraud-model:", max_length=128),
+            statement_name_prefix=reader.text(
+                "STATEMENT_NAME_PREFIX", "fraud-model:", max_length=128
+            ),
             batch_size=reader.integer("BATCH_SIZE", 100, low=1, high=500),
             claim_lease_seconds=reader.integer("CLAIM_LEASE_SECONDS", 960, low=60, high=86_400),
             max_deferrals=reader.integer("MAX_DEFERRALS", 5, low=1, high=1000),
-            delivery_policy=reader.choice("DELIVERY_POLICY", DeliveryPolicy, DeliveryPolicy.AT_LEAST_ONCE),
+            delivery_policy=reader.choice(
+                "DELIVERY_POLICY", DeliveryPolicy, DeliveryPolicy.AT_LEAST_ONCE
+            ),
             send_rate_cap=reader.positive_float("SEND_RATE_CAP"),
             template_dir=reader.directory("TEMPLATE_DIR"),
             email_locale=reader.text("EMAIL_LOCALE", "en_GB", max_length=16),
-            redshift_database=reader.matching("REDSHIFT_DATABASE", _DATABASE, required=on_aws, hint="the database name, e.g. dev"),
-            redshift_cluster_id=reader.matching("REDSHIFT_CLUSTER_ID", _CLUSTER_ID, hint="the provisioned cluster's identifier"),
-            redshift_workgroup=reader.matching("REDSHIFT_WORKGROUP", _CLUSTER_ID, hint="the Redshift Serverless workgroup name"),
-            secret_arn=reader.matching("SECRET_ARN", _SECRET_ARN, hint="the ARN of the Secrets Manager secret of the database user"),
+            redshift_database=reader.matching(
+                "REDSHIFT_DATABASE", _DATABASE, required=on_aws, hint="the database name, e.g. dev"
+            ),
+            redshift_cluster_id=reader.matching(
+                "REDSHIFT_CLUSTER_ID", _CLUSTER_ID, hint="the provisioned cluster's identifier"
+            ),
+            redshift_workgroup=reader.matching(
+                "REDSHIFT_WORKGROUP", _CLUSTER_ID, hint="the Redshift Serverless workgroup name"
+            ),
+            secret_arn=reader.matching(
+                "SECRET_ARN",
+                _SECRET_ARN,
+                hint="the ARN of the Secrets Manager secret of the database user",
+            ),
             ses_configuration_set=reader.optional("SES_CONFIGURATION_SET"),
             idempotency_table=reader.optional("IDEMPOTENCY_TABLE"),
-            local_warehouse=Path(reader.text("LOCAL_WAREHOUSE", ".fraud-alerts/warehouse.duckdb", max_length=4096)),
+            local_warehouse=Path(
+                reader.text("LOCAL_WAREHOUSE", ".fraud-alerts/warehouse.duckdb", max_length=4096)
+            ),
             local_mailer=reader.choice("LOCAL_MAILER", LocalMailerKind, LocalMailerKind.OUTBOX),
             outbox_dir=Path(reader.text("OUTBOX_DIR", ".fraud-alerts/outbox", max_length=4096)),
             smtp_host=reader.text("SMTP_HOST", "127.0.0.1", max_length=255),
@@ -166,7 +185,9 @@ class _Reader:
         except ValueError:
             raise ConfigurationError(f"{name}={value!r} is not a number") from None
         if not number > 0 or number == float("inf"):
-            raise ConfigurationError(f"{name}={value!r} must be a positive number of emails per second")
+            raise ConfigurationError(
+                f"{name}={value!r} must be a positive number of emails per second"
+            )
         return number
 
     def flag(self, name: str, *, default: bool) -> bool:
@@ -194,11 +215,15 @@ class _Reader:
                 f"{name} is missing: set it to the SES-verified address alerts are sent from"
             )
         try:
-            return validate_email(value, check_deliverability=False, allow_smtputf8=False).normalized
+            return validate_email(
+                value, check_deliverability=False, allow_smtputf8=False
+            ).normalized
         except EmailNotValidError as exc:
             raise ConfigurationError(f"{name}={value!r} is not a usable address: {exc}") from None
 
-    def matching(self, name: str, pattern: re.Pattern[str], *, hint: str, required: bool = False) -> str | None:
+    def matching(
+        self, name: str, pattern: re.Pattern[str], *, hint: str, required: bool = False
+    ) -> str | None:
         value = self.raw(name)
         if value is None:
             if required:

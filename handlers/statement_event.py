@@ -9,8 +9,9 @@ from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
 from adapters.observability import logger
+from handlers import runs
 from handlers.events import StatementStatusEvent
-from handlers.runs import ignore, runtime, sweep_once
+from handlers.runs import ignore, sweep_once
 from handlers.telemetry import count, metrics, tracer
 
 
@@ -22,9 +23,11 @@ def handle(event: Any, context: Any) -> dict[str, Any]:
         return ignore("malformed_statement_event", error=type(exc).__name__)
 
     detail = parsed.detail
-    prefix = runtime().settings.statement_name_prefix
+    prefix = runs.runtime().settings.statement_name_prefix
     if not detail.statement_name.startswith(prefix):
-        return ignore("not_a_model_statement", metric="IgnoredEvents", statement_id=detail.statement_id)
+        return ignore(
+            "not_a_model_statement", metric="IgnoredEvents", statement_id=detail.statement_id
+        )
 
     if detail.state != "FINISHED":
         return _model_run_failed(detail.statement_id, detail.state)
@@ -38,7 +41,7 @@ def handle(event: Any, context: Any) -> dict[str, Any]:
 def _model_run_failed(statement_id: str, state: str) -> dict[str, Any]:
     # The event carries no error text; DescribeStatement has it while the statement is kept.
     try:
-        error = str(runtime().data_api.describe_statement(Id=statement_id).get("Error", ""))
+        error = str(runs.runtime().data_api.describe_statement(Id=statement_id).get("Error", ""))
     except ClientError as exc:
         error = f"unavailable ({exc.response.get('Error', {}).get('Code', 'unknown')})"
     logger.error(

@@ -18,7 +18,7 @@ if _REPO_ROOT not in sys.path:
 from aws_cdk import App, Aspects, Environment, Tags  # noqa: E402
 from cdk_nag import AwsSolutionsChecks  # noqa: E402
 
-from infra.settings import load_settings  # noqa: E402
+from infra.settings import SettingsError, load_settings  # noqa: E402
 from infra.stack import FraudAlertsStack  # noqa: E402
 
 STACK_NAME = "FraudAlertsStack"
@@ -41,9 +41,16 @@ def build_app(context: Mapping[str, object] | None = None, outdir: str | None = 
     return app
 
 
-def main() -> None:
-    build_app().synth()
+def main() -> int:
+    try:
+        app = build_app()
+    except SettingsError as exc:
+        # One line naming the bad setting reads better in `cdk deploy` output than a traceback.
+        print(f"fraud-alerts settings: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    app.synth()
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

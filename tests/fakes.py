@@ -71,8 +71,7 @@ class InMemoryAlertSource:
         free = [
             key
             for key, entry in self.state.items()
-            if entry["state"] == "pending"
-            or (entry["state"] == "claimed" and entry["until"] < now)  # type: ignore[operator]
+            if entry["state"] == "pending" or (entry["state"] == "claimed" and entry["until"] < now)  # type: ignore[operator]
         ]
         taken = free[: claim.limit]
         for key in taken:

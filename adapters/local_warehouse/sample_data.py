@@ -181,7 +181,7 @@ def write_csv(path: str | os.PathLike[str], count: int, *, seed: int = DEFAULT_S
 
 
 def _fakers(rng: random.Random) -> dict[str, Faker]:
-    from faker import Faker  # noqa: PLC0415 - a local-only extra, imported when used
+    from faker import Faker
 
     fakers: dict[str, Faker] = {}
     for market in MARKETS:

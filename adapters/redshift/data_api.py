@@ -156,7 +156,9 @@ class StatementRunner:
             description = self._await(statement_id, deadline)
             status = str(description["Status"])
         if status != "FINISHED":
-            raise StatementFailedError(statement_id, status, str((description or {}).get("Error", "")))
+            raise StatementFailedError(
+                statement_id, status, str((description or {}).get("Error", ""))
+            )
 
         if len(sqls) == 1:
             result_id = statement_id if result_index else None

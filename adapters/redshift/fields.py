@@ -1,4 +1,4 @@
-"""Read the Data API's `Field` unions by the column's declared type, never by whichever key is set."""
+"""Read the Data API's `Field` unions by the column's declared type, not by the key that is set."""
 
 from __future__ import annotations
 
@@ -106,6 +106,6 @@ def _reader_for(column: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], Fiel
     reader = _READERS.get(type_name)
     if reader is None:
         raise UnsupportedColumnTypeError(
-            f"column {column.get('name')!r} has type {type_name!r}, which fraud-alerts does not read"
+            f"column {column.get('name')!r} has type {type_name!r}, which is not read here"
         )
     return reader

@@ -170,24 +170,24 @@ class LedgerSql:
                 SET state = 'sent', message_id = o.message_id,
                     sent_at = CAST(:now AS TIMESTAMP), reason = NULL, reason_detail = NULL, {release}
                 FROM batch_outcome o
-                WHERE {_column(delivery, 'alert_key')} = o.alert_key AND o.outcome = 'sent'""",
+                WHERE {_column(delivery, "alert_key")} = o.alert_key AND o.outcome = 'sent'""",
             f"""UPDATE {delivery}
                 SET state = 'rejected', reason = o.reason, reason_detail = o.reason_detail, {release}
                 FROM batch_outcome o
-                WHERE {_column(delivery, 'alert_key')} = o.alert_key AND o.outcome = 'rejected'
-                  AND {_column(delivery, 'claim_token')} = :token""",
+                WHERE {_column(delivery, "alert_key")} = o.alert_key AND o.outcome = 'rejected'
+                  AND {_column(delivery, "claim_token")} = :token""",
             f"""UPDATE {delivery}
                 SET state = 'pending', reason = o.reason, reason_detail = o.reason_detail,
                     deferrals = deferrals + 1, {release}
                 FROM batch_outcome o
-                WHERE {_column(delivery, 'alert_key')} = o.alert_key AND o.outcome = 'deferred'
-                  AND {_column(delivery, 'claim_token')} = :token""",
+                WHERE {_column(delivery, "alert_key")} = o.alert_key AND o.outcome = 'deferred'
+                  AND {_column(delivery, "claim_token")} = :token""",
             f"""UPDATE {self._alerts}
                 SET email_sent = TRUE
                 FROM batch_outcome o
-                WHERE {_column(self._alerts, 'transaction_id')} = o.alert_key
+                WHERE {_column(self._alerts, "transaction_id")} = o.alert_key
                   AND o.outcome = 'sent'
-                  AND COALESCE({_column(self._alerts, 'email_sent')}, FALSE) = FALSE""",
+                  AND COALESCE({_column(self._alerts, "email_sent")}, FALSE) = FALSE""",
             "DROP TABLE batch_outcome",
         )
         return BoundSql(sqls, parameters)

@@ -1,4 +1,4 @@
-"""The warehouse tables fraud-alerts reads and writes, named by configuration and checked strictly.
+"""The warehouse tables fraud-alerts reads and writes, named by configuration, checked strictly.
 
 Identifiers cannot be bound as parameters, so they are the one thing formatted into SQL text;
 that is safe only because each must match `IDENTIFIER` before any SQL is built.
@@ -13,7 +13,7 @@ IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}(\.[a-z_][a-z0-9_]{0,62})?$")
 
 
 class InvalidTableNameError(ValueError):
-    """A configured table name is not a plain (optionally schema-qualified) lower-case identifier."""
+    """A configured table name is not a plain, optionally schema-qualified, identifier."""
 
 
 @dataclass(frozen=True, slots=True)

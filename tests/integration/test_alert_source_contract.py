@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
-from domain.outcomes import Deferred, DeferReason, Rejected, RejectReason, Sent
+from domain.outcomes import DeferReason, Deferred, Rejected, RejectReason, Sent
 from domain.ports import Claim
 from tests.fakes import FakeClock, InMemoryAlertSource, alert_row
 from tests.warehouse import TestWarehouse, model_row
@@ -62,7 +61,9 @@ def test_sent_alerts_are_never_claimed_again(subject):
     claim = _claim(clock, "a")
     rows = store.source.claim(claim, clock.now())
 
-    store.source.record(claim, [Sent(row.alert_key, f"m-{row.alert_key}") for row in rows], clock.now())
+    store.source.record(
+        claim, [Sent(row.alert_key, f"m-{row.alert_key}") for row in rows], clock.now()
+    )
     store.source.enqueue_new(clock.now())
 
     assert store.source.claim(_claim(clock, "b"), clock.now()) == []

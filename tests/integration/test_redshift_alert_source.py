@@ -54,8 +54,12 @@ def test_the_latest_scoring_of_a_duplicate_transaction_is_the_one_emailed():
     warehouse = _warehouse()
     warehouse.insert(
         [
-            model_row("t1", customer_email="old@example.com", predicted_at=datetime(2026, 11, 30, 9)),
-            model_row("t1", customer_email="new@example.com", predicted_at=datetime(2026, 11, 30, 11)),
+            model_row(
+                "t1", customer_email="old@example.com", predicted_at=datetime(2026, 11, 30, 9)
+            ),
+            model_row(
+                "t1", customer_email="new@example.com", predicted_at=datetime(2026, 11, 30, 11)
+            ),
         ]
     )
     source = warehouse.source()
@@ -105,7 +109,9 @@ def test_rows_already_emailed_or_without_an_id_are_never_claimed():
 
     assert (report.new_alerts, report.rejected_rows) == (1, 2)
     assert [row.alert_key for row in rows] == ["t2"]
-    reasons = {entry["reason"] for key, entry in warehouse.delivery().items() if key.startswith("row:")}
+    reasons = {
+        entry["reason"] for key, entry in warehouse.delivery().items() if key.startswith("row:")
+    }
     assert reasons == {"missing_transaction_id"}
 
 
@@ -149,7 +155,9 @@ def test_status_reports_stuck_and_old_work():
     warehouse.insert([model_row("t1"), model_row("t2"), model_row("t3")])
     source = warehouse.source()
     source.enqueue_new(warehouse.clock.now())
-    source.claim(Claim("a", 1, warehouse.clock.now() + timedelta(seconds=60)), warehouse.clock.now())
+    source.claim(
+        Claim("a", 1, warehouse.clock.now() + timedelta(seconds=60)), warehouse.clock.now()
+    )
     warehouse.clock.advance(120)
 
     status = source.status(warehouse.clock.now(), timedelta(minutes=15), 5)

@@ -63,7 +63,7 @@ def test_markup_in_data_is_escaped_in_html_and_literal_in_text():
 
 
 def test_names_with_commas_quotes_and_other_scripts_parse_back_to_one_address():
-    for name in ['Arsoy, Jr. (Piran)', 'Tom "T" O\'Neil', "이병철", "Ζωή, Παπαδοπούλου"]:
+    for name in ["Arsoy, Jr. (Piran)", 'Tom "T" O\'Neil', "이병철", "Ζωή, Παπαδοπούλου"]:
         _, parsed = _render(_alert(customer_name=name))
 
         assert getaddresses(parsed.get_all("To")) == [(name, "jane@example.com")]

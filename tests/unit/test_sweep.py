@@ -1,6 +1,6 @@
 from datetime import timedelta
 
-from domain.outcomes import Deferred, DeferReason, RejectReason
+from domain.outcomes import DeferReason, Deferred, RejectReason
 from domain.ports import Deadline, MailerReport
 from domain.rendering import AlertRenderer, Sender
 from domain.sweep import Sweep, SweepCommand
@@ -32,7 +32,11 @@ def test_each_pending_transaction_gets_one_email_and_a_second_sweep_sends_nothin
 
 def test_a_bad_row_is_rejected_with_its_reason_and_the_rest_go_out():
     source = InMemoryAlertSource(
-        [alert_row("txn-1"), alert_row("txn-2", customer_email="not an address"), alert_row("txn-3")]
+        [
+            alert_row("txn-1"),
+            alert_row("txn-2", customer_email="not an address"),
+            alert_row("txn-3"),
+        ]
     )
     mailer = InMemoryMailer()
     sweep, clock = _sweep(source, mailer)
