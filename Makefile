@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PYTEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint bench package synth deploy destroy clean
+.PHONY: help demo test lint bench package synth deploy migrate-aws destroy clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -39,16 +39,23 @@ bench: $(VENV)/.test-installed ## Benchmarks (not part of test); writes bench/re
 	$(BIN)/python -m bench
 
 package: $(VENV)/.test-installed ## Build the Lambda asset (arm64 wheels) into build/lambda
-	$(BIN)/python infra/package_lambda.py
+	$(BIN)/python infra/package_lambda.py --output build/lambda
+
+CDK = npx --yes aws-cdk@2
+CDK_APP = --app "$(BIN)/python infra/app.py" --output infra/cdk.out -c settings=$(SETTINGS)
+SETTINGS ?= infra/settings.json
 
 synth: package ## Synthesise the CloudFormation template into infra/cdk.out
-	cd infra && ../$(BIN)/python app.py
+	$(CDK) synth $(CDK_APP)
 
-deploy: package ## Deploy to the AWS account in your environment (needs npx, see README)
-	npx --yes aws-cdk@2 deploy --app "$(BIN)/python infra/app.py" $(CDK_ARGS)
+deploy: package ## Deploy to the AWS account in your environment (see README)
+	$(CDK) deploy $(CDK_APP)
+
+migrate-aws: $(VENV)/.local-installed ## Create fraud-alerts' table in Redshift (AWS settings in env)
+	FRAUD_ALERTS_BACKEND=aws $(BIN)/fraud-alerts migrate
 
 destroy: ## Tear the stack down again
-	npx --yes aws-cdk@2 destroy --app "$(BIN)/python infra/app.py" $(CDK_ARGS)
+	$(CDK) destroy $(CDK_APP)
 
 clean: ## Remove the local warehouse, the outbox and build output
 	rm -rf .fraud-alerts build infra/cdk.out

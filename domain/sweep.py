@@ -9,8 +9,8 @@ adding to it. A single thread keeps the ledger's statements in order.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -66,16 +66,36 @@ class SweepReport:
         return sum(self.deferred.values())
 
 
+LedgerFactory = Callable[[], Executor]
+
+
+def single_ledger_thread() -> Executor:
+    """The production ledger: one worker thread, so the ledger's statements run in order."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="fraud-alerts-ledger")
+
+
 class Sweep:
-    """The use case. Build it once per process; call `run` once per trigger."""
+    """The use case. Build it once per process; call `run` once per trigger.
+
+    `ledger` builds the executor that runs claims and commits beside the sending; any executor
+    that runs its tasks one at a time, in submission order, keeps the protocol's guarantees (the
+    property tests use one that runs them at chosen points, to make interleavings reproducible).
+    """
 
     def __init__(
-        self, source: AlertSource, mailer: Mailer, renderer: AlertRenderer, clock: Clock
+        self,
+        source: AlertSource,
+        mailer: Mailer,
+        renderer: AlertRenderer,
+        clock: Clock,
+        *,
+        ledger: LedgerFactory = single_ledger_thread,
     ) -> None:
         self._source = source
         self._mailer = mailer
         self._renderer = renderer
         self._clock = clock
+        self._ledger = ledger
 
     def run(self, command: SweepCommand, deadline: Deadline) -> SweepReport:
         """Send every pending alert this run has time and quota for; leave the rest pending."""
@@ -86,7 +106,7 @@ class Sweep:
         report.new_alerts = enqueued.new_alerts
         report.rows_without_id = enqueued.rejected_rows
 
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fraud-alerts-ledger") as ledger:
+        with self._ledger() as ledger:
             self._drain(command, deadline, ledger, report)
 
         report.duration_seconds = self._clock.monotonic() - started
@@ -96,7 +116,7 @@ class Sweep:
         self,
         command: SweepCommand,
         deadline: Deadline,
-        ledger: ThreadPoolExecutor,
+        ledger: Executor,
         report: SweepReport,
     ) -> None:
         sequence = 0
