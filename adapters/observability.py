@@ -1,4 +1,4 @@
-"""The one place fraud-alerts' logger lives, and the masking every log of customer data goes through.
+"""The one place fraud-alerts' logger lives, and the masking all logged customer data goes through.
 
 Messages are constant; values travel as fields (`alert_key=`, `statement_id=`). Customer email
 addresses and names are logged only through `mask_email` / `mask_name`; card digits never.
@@ -25,7 +25,7 @@ def mask_email(address: str | None) -> str:
     local, _, domain = address.strip().rpartition("@")
     if not local:
         return "***"
-    tld = domain.rsplit(".", 1)[-1] if "." in domain else ""
+    tld = domain.rsplit(".", 1)[-1].lower() if "." in domain else ""
     return f"{local[0]}***@***.{tld}" if tld else f"{local[0]}***@***"
 
 

@@ -64,7 +64,7 @@ class AlertRenderer:
         self._subject = self._env.get_template("subject.txt.j2")
 
     def render(self, alert: Alert, now: datetime) -> OutboundEmail:
-        """Render `alert`; headers carry only the configured sender, one recipient and the subject."""
+        """Render `alert`; headers carry only the configured sender, one recipient, the subject."""
         context = self._context(alert)
 
         message = EmailMessage()
@@ -107,7 +107,9 @@ def display_name(name: str | None) -> str:
     """The customer's name as the To header carries it: one line, cut short, never an encoded word.
 
     The header parses back to exactly this name and the one intended address, whatever the
-    name's script or punctuation (commas, quotes, parentheses, `<`, `@`).
+    name's script or punctuation (commas, quotes, parentheses, `<`, `@`). Python's own parser
+    adds a space where a long name was split into two encoded words (CPython issue 128110);
+    mail programs, following RFC 2047, do not.
     """
     return _header_text(name)[:MAX_DISPLAY_NAME].rstrip()
 

@@ -39,6 +39,9 @@ class SweepCommand:
     # Stop claiming new batches when less than this is left before the deadline: a batch must
     # have time to be sent and committed, or it is better left pending.
     reserve_seconds: float = 15.0
+    # The mailer stops this long before the deadline and before the batch's lease ends, so the
+    # batch's outcomes can still be committed while the claim is ours.
+    commit_reserve_seconds: float = 5.0
 
 
 @dataclass(slots=True)
@@ -101,6 +104,10 @@ class Sweep:
         """Send every pending alert this run has time and quota for; leave the rest pending."""
         started = self._clock.monotonic()
         report = SweepReport(run_id=command.run_id)
+        if not deadline.allows(command.commit_reserve_seconds):
+            # Too late even to enqueue: a write cut short by the deadline would fail the run.
+            report.stopped_for_deadline = True
+            return report
 
         enqueued = self._source.enqueue_new(self._clock.now())
         report.new_alerts = enqueued.new_alerts
@@ -127,8 +134,8 @@ class Sweep:
 
         try:
             while next_claim is not None:
-                claim, rows = next_claim.result()
-                next_claim = None
+                taken, next_claim = next_claim, None
+                claim, rows = taken.result()
                 if not rows:
                     break
 
@@ -136,24 +143,43 @@ class Sweep:
                 if len(rows) == claim.limit and deadline.allows(command.reserve_seconds):
                     next_claim = ledger.submit(self._claim, command, sequence)
 
-                deliveries = self._deliver(rows, deadline, report)
-                _wait(commit)
-                commit = ledger.submit(self._record, claim, deliveries)
+                deliveries = self._deliver(
+                    rows, self._send_deadline(claim, deadline, command), report
+                )
+                # Queue this batch's commit before waiting for the previous one: if that one
+                # failed, this batch's sends are still recorded before the error surfaces.
+                previous, commit = commit, ledger.submit(self._record, claim, deliveries)
                 report.batches += 1
+                _wait(previous)
 
                 if report.halt is not None or not deadline.allows(command.reserve_seconds):
                     report.stopped_for_deadline = report.halt is None
                     break
         finally:
-            # A claim taken ahead but never sent goes straight back to the pool.
-            if next_claim is not None:
-                claim, rows = next_claim.result()
-                reason = DeferReason.SENDING_HALTED if report.halt else DeferReason.DEADLINE
-                if rows:
-                    ledger.submit(
-                        self._record, claim, [Deferred(r.alert_key, reason) for r in rows]
-                    )
-            _wait(commit)
+            try:
+                if next_claim is not None:
+                    self._release(next_claim, ledger, report)
+            finally:
+                _wait(commit)
+
+    def _release(
+        self,
+        taken: Future[tuple[Claim, list[AlertRow]]],
+        ledger: Executor,
+        report: SweepReport,
+    ) -> None:
+        # A claim taken ahead but never sent goes straight back to the pool.
+        claim, rows = taken.result()
+        reason = DeferReason.SENDING_HALTED if report.halt else DeferReason.DEADLINE
+        if rows:
+            ledger.submit(self._record, claim, [Deferred(r.alert_key, reason) for r in rows])
+
+    def _send_deadline(self, claim: Claim, deadline: Deadline, command: SweepCommand) -> Deadline:
+        # Sending must end in time to commit: before the run's deadline, and before the lease
+        # ends, after which another run may claim (and send) the same alerts.
+        lease_left = (claim.lease_until - self._clock.now()).total_seconds()
+        seconds = min(deadline.remaining(), lease_left) - command.commit_reserve_seconds
+        return Deadline(self._clock, seconds)
 
     def _claim(self, command: SweepCommand, sequence: int) -> tuple[Claim, list[AlertRow]]:
         now = self._clock.now()

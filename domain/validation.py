@@ -162,7 +162,7 @@ def _decimals(amount: Decimal) -> int:
 
 def _currency_code(raw: str | None) -> str:
     code = (raw or "").strip()
-    # Upper-casing non-ASCII can land on ASCII ("ıls" -> "ILS"): such a value is not a code.
+    # Upper-casing non-ASCII can land on ASCII (dotless "\u0131ls" becomes "ILS"): not a code.
     return code.upper() if code.isascii() else ""
 
 

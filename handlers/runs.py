@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import uuid
 from typing import Any
 
 from adapters.observability import logger
@@ -76,8 +77,10 @@ def _sweep(event: dict[str, Any], context: Any, trigger: str) -> dict[str, Any]:
 
 
 def _run_id(event: dict[str, Any], context: Any) -> str:
-    # Unique per invocation (a retried event gets a new request id), traceable to both.
-    return f"{str(event.get('id', 'manual'))[:36]}.{str(context.aws_request_id)[:36]}"
+    # Traceable to the event and the request; Lambda keeps the request id when it retries an
+    # asynchronous invocation, so a random suffix keeps every attempt's run id unique.
+    event_id = str(event.get("id", "manual"))[:36]
+    return f"{event_id}.{str(context.aws_request_id)[:36]}.{uuid.uuid4().hex[:8]}"
 
 
 def _guard(table: str | None, context: Any) -> Any:

@@ -197,6 +197,11 @@ class LocalDataApiClient:
     (the page before it still carries a NextToken), as AWS sometimes does; `latency` gives the
     seconds an operation takes before its terminal state shows; `clock` drives every time the
     client reports; results expire `result_ttl_seconds` after a statement finished.
+
+    `max_retained_statements` bounds what a long-lived client remembers (the benchmarks drain
+    100,000 alerts through one client): past it, the oldest finished statements are forgotten,
+    results and idempotency tokens included, and their ids then answer ResourceNotFoundException
+    like any unknown id. None, the default, keeps every statement, as the Data API does for 24 h.
     """
 
     def __init__(
@@ -208,15 +213,19 @@ class LocalDataApiClient:
         latency: Callable[[str], float] | None = None,
         clock: Clock | None = None,
         result_ttl_seconds: float = 86400,
+        max_retained_statements: int | None = None,
     ) -> None:
         if rows_per_page < 1:
             raise ValueError("rows_per_page must be at least 1")
+        if max_retained_statements is not None and max_retained_statements < 1:
+            raise ValueError("max_retained_statements must be at least 1")
         self._key, self._db = _open_database(database)
         self._rows_per_page = rows_per_page
         self._empty_last_page = empty_last_page
         self._latency = latency or (lambda _operation: 0.0)
         self._clock: Clock = clock or SystemClock()
         self._result_ttl = result_ttl_seconds
+        self._max_retained = max_retained_statements
         self._statements: dict[str, _Statement] = {}
         self._tokens: dict[str, _Token] = {}
         self._injections: list[_Injection] = []
@@ -441,6 +450,23 @@ class LocalDataApiClient:
         if token is not None:
             fingerprint = _fingerprint(operation, request)
             self._tokens[token] = _Token(fingerprint, statement.id, statement.created_mono)
+        self._forget_oldest()
+
+    def _forget_oldest(self) -> None:
+        if self._max_retained is None or len(self._statements) <= self._max_retained:
+            return
+        # Dicts keep insertion order, so the first entries are the oldest; a statement still
+        # running is kept (a caller may be waiting on it), and so is everything after it.
+        excess = len(self._statements) - self._max_retained
+        for statement_id in list(itertools.islice(self._statements, excess)):
+            if not self._is_visible(self._statements[statement_id]):
+                break
+            del self._statements[statement_id]
+        self._tokens = {
+            token: seen
+            for token, seen in self._tokens.items()
+            if seen.statement_id in self._statements
+        }
 
     def _check_capacity(self, operation: str) -> None:
         active = sum(

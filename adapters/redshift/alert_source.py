@@ -1,14 +1,22 @@
-"""The production alert source: `predicted_fraud` and fraud-alerts' delivery table, through the Data API."""
+"""The production alert source: `predicted_fraud` and the delivery table, through the Data API."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import TypeVar
 
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+from tenacity.stop import stop_base
 
 from adapters.observability import logger
 from adapters.redshift.data_api import (
@@ -44,6 +52,10 @@ class RedshiftDataAlertSource:
     Every write is a single BatchExecuteStatement, which Redshift runs as one transaction. A write
     that fails (serializable isolation, error 1023; a statement FAILED; the Data API refusing) is
     retried with a fresh ClientToken: each write is idempotent, so a retry never re-sends anything.
+
+    Build one instance per run. Each instance adds its own `instance` tag to the claim tokens it
+    stores and to its ClientTokens, so two runs never share a claim or a replayed statement even
+    when their run ids are equal (Lambda keeps the request id when it retries an invocation).
     """
 
     def __init__(
@@ -55,7 +67,9 @@ class RedshiftDataAlertSource:
         policy: DeliveryPolicy = DeliveryPolicy.AT_LEAST_ONCE,
         clock: Clock,
         max_attempts: int = 5,
+        instance: str | None = None,
     ) -> None:
+        self._instance = instance or uuid.uuid4().hex[:12]
         self._runner = runner
         self._sql = LedgerSql(tables)
         self._deadline = deadline
@@ -65,55 +79,58 @@ class RedshiftDataAlertSource:
 
     def enqueue_new(self, now: datetime) -> EnqueueReport:
         bound = self._sql.enqueue(_timestamp(now))
-        statement = self._write(bound, "enqueue", _timestamp(now))
+        statement = self._write(bound, "enqueue", self._instance, _timestamp(now))
         counts = next(self._rows(statement), {})
         return EnqueueReport(
-            new_alerts=int(counts.get("new_alerts") or 0),  # type: ignore[call-overload]
-            rejected_rows=int(counts.get("rows_without_id") or 0),  # type: ignore[call-overload]
+            new_alerts=_count(counts.get("new_alerts"), 0),
+            rejected_rows=_count(counts.get("rows_without_id"), 0),
         )
 
     def claim(self, claim: Claim, now: datetime) -> list[AlertRow]:
+        token = self._stored_token(claim)
         bound = self._sql.claim(
-            claim.token,
+            token,
             claim.limit,
             _timestamp(now),
             _timestamp(claim.lease_until),
             park_expired=self._policy is DeliveryPolicy.AT_MOST_ONCE,
         )
-        statement = self._write(bound, "claim", claim.token)
+        statement = self._write(bound, "claim", token)
         try:
             rows = [_alert_row(record) for record in self._rows(statement)]
         except ResultExpiredError:
-            reread = self._sql.claimed_rows(claim.token)
-            statement = self._write(reread, "reread", claim.token)
+            reread = self._sql.claimed_rows(token)
+            statement = self._write(reread, "reread", token)
             rows = [_alert_row(record) for record in self._rows(statement)]
 
-        logger.info("batch_claimed", extra={"claim_token": claim.token, "alerts": len(rows)})
+        logger.info("batch_claimed", extra={"claim_token": token, "alerts": len(rows)})
         return rows
 
     def record(self, claim: Claim, deliveries: Sequence[Delivery], now: datetime) -> None:
         if not deliveries:
             return
-        bound = self._sql.record(claim.token, deliveries, _timestamp(now))
-        self._write(bound, "record", claim.token)
-        logger.info(
-            "batch_recorded", extra={"claim_token": claim.token, "outcomes": len(deliveries)}
-        )
+        token = self._stored_token(claim)
+        bound = self._sql.record(token, deliveries, _timestamp(now))
+        self._write(bound, "record", token)
+        logger.info("batch_recorded", extra={"claim_token": token, "outcomes": len(deliveries)})
 
     def status(self, now: datetime, lease: timedelta, max_deferrals: int) -> StatusReport:
         bound = self._sql.status(_timestamp(now), max_deferrals)
-        statement = self._write(bound, "status", _timestamp(now))
+        statement = self._write(bound, "status", self._instance, _timestamp(now))
         by_state = list(self._rows(statement))
         model = next(self._runner.records(f"{statement.statement_id}:2"), {})
         return _status_report(by_state, model, now)
 
-    def _write(self, bound: BoundSql, purpose: str, identity: str) -> FinishedStatement:
+    def _stored_token(self, claim: Claim) -> str:
+        return f"{claim.token}@{self._instance}"
+
+    def _write(self, bound: BoundSql, purpose: str, *identity: str) -> FinishedStatement:
         def attempt(number: int) -> FinishedStatement:
             return self._runner.run(
                 bound.sqls,
                 bound.parameters,
                 name=f"{STATEMENT_NAME_PREFIX}{purpose}",
-                token=client_token(purpose, identity, str(number)),
+                token=client_token(purpose, *identity, str(number)),
                 deadline=self._deadline,
                 result_index=bound.result_index,
             )
@@ -136,13 +153,10 @@ def _retry(
         number += 1
         return attempt(number)
 
-    def out_of_time(_state: object) -> bool:
-        return not deadline.allows(2.0)
-
     retrying = Retrying(
         retry=retry_if_exception_type((StatementFailedError, DataApiUnavailableError)),
         wait=wait_random_exponential(multiplier=0.5, max=8),
-        stop=stop_after_attempt(max_attempts) | out_of_time,
+        stop=stop_after_attempt(max_attempts) | _OutOfTime(deadline),
         sleep=clock.sleep,
         before_sleep=lambda state: logger.warning(
             "warehouse_write_retry",
@@ -151,6 +165,16 @@ def _retry(
         reraise=True,
     )
     return retrying(once)
+
+
+class _OutOfTime(stop_base):
+    """Stop retrying when too little of the run is left for another attempt to finish."""
+
+    def __init__(self, deadline: Deadline) -> None:
+        self._deadline = deadline
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return not self._deadline.allows(2.0)
 
 
 def _alert_row(record: dict[str, FieldValue]) -> AlertRow:
@@ -170,8 +194,15 @@ def _alert_row(record: dict[str, FieldValue]) -> AlertRow:
         fraud_score=float(score) if isinstance(score, int | float | Decimal) else None,
         model_version=_text(record.get("model_version")),
         predicted_at=_time(record.get("predicted_at")),
-        attempts=int(record.get("attempts") or 1),  # type: ignore[call-overload]
+        attempts=_count(record.get("attempts"), 1),
     )
+
+
+def _count(value: FieldValue, default: int) -> int:
+    # Counts arrive as longValue, or as a string or Decimal for wide sums; NULL (or 0) -> default.
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str) or not value:
+        return default
+    return int(value)
 
 
 def _text(value: FieldValue) -> str | None:
@@ -194,18 +225,18 @@ def _status_report(
     expired = stuck = 0
     oldest: datetime | None = _time(model.get("oldest_unseen"))
     for row in by_state:
-        state, alerts = str(row["state"]), int(row["alerts"] or 0)  # type: ignore[call-overload]
+        state, alerts = str(row["state"]), _count(row["alerts"], 0)
         counts[state] = counts.get(state, 0) + alerts
         if state == "rejected":
             reasons[str(row["reason"])] = reasons.get(str(row["reason"]), 0) + alerts
-        expired += int(row["expired_claims"] or 0)  # type: ignore[call-overload]
-        stuck += int(row["deferred_too_often"] or 0)  # type: ignore[call-overload]
+        expired += _count(row["expired_claims"], 0)
+        stuck += _count(row["deferred_too_often"], 0)
         candidate = _time(row.get("oldest_pending"))
         if candidate is not None and (oldest is None or candidate < oldest):
             oldest = candidate
 
     return StatusReport(
-        pending=counts["pending"] + int(model.get("unseen_alerts") or 0),  # type: ignore[call-overload]
+        pending=counts["pending"] + _count(model.get("unseen_alerts"), 0),
         claimed=counts["claimed"],
         sent=counts["sent"],
         rejected=counts["rejected"],
@@ -214,6 +245,6 @@ def _status_report(
         deferred_too_often=stuck,
         oldest_pending_age_seconds=(now - oldest).total_seconds() if oldest else None,
         rejected_by_reason=reasons,
-        duplicate_rows=int(model.get("duplicate_rows") or 0),  # type: ignore[call-overload]
-        already_sent_rows=int(model.get("flagged_sent_rows") or 0),  # type: ignore[call-overload]
+        duplicate_rows=_count(model.get("duplicate_rows"), 0),
+        already_sent_rows=_count(model.get("flagged_sent_rows"), 0),
     )

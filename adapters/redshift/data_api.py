@@ -83,7 +83,7 @@ class DataApiUnavailableError(DataApiError):
 
 @dataclass(frozen=True, slots=True)
 class WarehouseTarget:
-    """Which warehouse to talk to: a provisioned cluster with a secret, or a Serverless workgroup."""
+    """Which warehouse: a provisioned cluster with a secret, or a Serverless workgroup."""
 
     database: str
     cluster_id: str | None = None
@@ -166,7 +166,7 @@ class StatementRunner:
         else:
             result_id = f"{statement_id}:{result_index}" if result_index else None
             rows = -1
-        logger.debug("statement_finished", extra={"statement_id": statement_id, "name": name})
+        logger.debug("statement_finished", extra={"statement_id": statement_id, "statement_name": name})
         return FinishedStatement(statement_id, result_id, rows)
 
     def records(self, result_id: str) -> Iterator[dict[str, FieldValue]]:
@@ -207,8 +207,8 @@ class StatementRunner:
         if parameters:
             request["Parameters"] = [{"name": k, "value": v} for k, v in parameters.items()]
         if len(sqls) == 1:
-            return self._client.execute_statement(Sql=sqls[0], **request)  # type: ignore[return-value]
-        return self._client.batch_execute_statement(Sqls=list(sqls), **request)  # type: ignore[return-value]
+            return self._client.execute_statement(Sql=sqls[0], **request)
+        return self._client.batch_execute_statement(Sqls=list(sqls), **request)
 
     def _await(self, statement_id: str, deadline: Deadline) -> Mapping[str, Any]:
         pause = _FIRST_POLL_SECONDS
@@ -221,7 +221,9 @@ class StatementRunner:
             wait = self._bounded_wait(deadline)
             if wait:
                 request["WaitTimeSeconds"] = wait
-            description = self._call(lambda: self._client.describe_statement(**request))
+            description = self._call(
+                lambda request=request: self._client.describe_statement(**request)
+            )
             if description["Status"] in TERMINAL_STATES:
                 return description  # type: ignore[no-any-return]
 
@@ -232,7 +234,7 @@ class StatementRunner:
 
     def _get_result(self, request: Mapping[str, Any]) -> Mapping[str, Any]:
         try:
-            return self._client.get_statement_result(**request)  # type: ignore[return-value]
+            return self._client.get_statement_result(**request)
         except ClientError as exc:
             if _code(exc) == "ResourceNotFoundException" or (
                 _code(exc) == "ValidationException" and self._expired(str(request["Id"]))

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from adapters.redshift.tables import TableNames
-from domain.outcomes import Deferred, Delivery, Rejected, Sent
+from domain.outcomes import Delivery, Rejected, Sent
 
 ALERT_COLUMNS = (
     "transaction_id",
@@ -48,7 +48,8 @@ class LedgerSql:
         self._delivery = tables.delivery
 
     def enqueue(self, now: str) -> BoundSql:
-        """Register every flagged transaction not seen before; reject rows that lack an id."""
+        """Register every flagged transaction not seen before; reject rows that lack an id; mark
+        rows of already-emailed transactions `email_sent`."""
         new_alerts = f"""
             INSERT INTO {self._delivery}
                 (alert_key, transaction_id, state, attempts, deferrals,
@@ -83,6 +84,14 @@ class LedgerSql:
             ) f
             WHERE NOT EXISTS (SELECT 1 FROM {self._delivery} d WHERE d.alert_key = f.alert_key)
             GROUP BY f.alert_key"""
+        # A transaction scored again after its email went out is not a new alert, but its new
+        # row must say so too: `email_sent` is the model team's view of what was emailed.
+        rescored_after_send = f"""
+            UPDATE {self._alerts}
+            SET email_sent = TRUE
+            FROM {self._delivery} d
+            WHERE {_column(self._alerts, "transaction_id")} = d.alert_key AND d.state = 'sent'
+              AND COALESCE({_column(self._alerts, "email_sent")}, FALSE) = FALSE"""
         counts = f"""
             SELECT SUM(CASE WHEN state = 'pending' AND first_seen_at = CAST(:now AS TIMESTAMP)
                             THEN 1 ELSE 0 END) AS new_alerts,
@@ -91,9 +100,9 @@ class LedgerSql:
                             THEN 1 ELSE 0 END) AS rows_without_id
             FROM {self._delivery}"""
         return BoundSql(
-            (f"LOCK {self._delivery}", new_alerts, rows_without_id, counts),
+            (f"LOCK {self._delivery}", new_alerts, rows_without_id, rescored_after_send, counts),
             {"now": now},
-            result_index=4,
+            result_index=5,
         )
 
     def claim(
@@ -167,12 +176,13 @@ class LedgerSql:
                    reason VARCHAR(64), reason_detail VARCHAR(256))""",
             f"INSERT INTO batch_outcome VALUES {values}",
             f"""UPDATE {delivery}
-                SET state = 'sent', message_id = o.message_id,
-                    sent_at = CAST(:now AS TIMESTAMP), reason = NULL, reason_detail = NULL, {release}
+                SET state = 'sent', message_id = o.message_id, sent_at = CAST(:now AS TIMESTAMP),
+                    reason = NULL, reason_detail = NULL, {release}
                 FROM batch_outcome o
                 WHERE {_column(delivery, "alert_key")} = o.alert_key AND o.outcome = 'sent'""",
             f"""UPDATE {delivery}
-                SET state = 'rejected', reason = o.reason, reason_detail = o.reason_detail, {release}
+                SET state = 'rejected', reason = o.reason, reason_detail = o.reason_detail,
+                    {release}
                 FROM batch_outcome o
                 WHERE {_column(delivery, "alert_key")} = o.alert_key AND o.outcome = 'rejected'
                   AND {_column(delivery, "claim_token")} = :token""",
@@ -233,7 +243,6 @@ def _outcome_values(deliveries: Sequence[Delivery]) -> tuple[str, dict[str, str]
             continue
 
         outcome = "rejected" if isinstance(delivery, Rejected) else "deferred"
-        assert isinstance(delivery, Rejected | Deferred)
         parameters[f"r{index}"] = delivery.reason.value
         # Parameters cannot be empty or NULL in the Data API: an absent detail is a NULL literal.
         detail = "NULL"

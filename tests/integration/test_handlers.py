@@ -137,7 +137,8 @@ def test_a_run_stops_before_the_deadline_and_leaves_alerts_pending(aws, shared_d
 
     assert result["sent"] == 0
     assert _sent_messages() == []
-    assert aws.delivery()["t1"]["state"] == "pending"
+    # Too close to the deadline for any write: the alert is not even registered yet.
+    assert "t1" not in aws.delivery()
 
 
 def test_an_unreadable_secret_stops_start_up_naming_the_setting(monkeypatch):

@@ -30,7 +30,9 @@ ADDRESSES = st.sampled_from(
         None,
     ]
 )
-NAMES = st.one_of(st.none(), st.text(max_size=30), st.sampled_from(["이병철", "Arsoy, Jr. (Piran)"]))
+NAMES = st.one_of(
+    st.none(), st.text(max_size=30), st.sampled_from(["이병철", "Arsoy, Jr. (Piran)"])
+)
 
 
 @dataclass(frozen=True)
