@@ -22,14 +22,6 @@ class Claim:
 
 
 @dataclass(frozen=True, slots=True)
-class EnqueueReport:
-    """What the source found when it looked for new alerts at the start of a run."""
-
-    new_alerts: int
-    rejected_rows: int = 0
-
-
-@dataclass(frozen=True, slots=True)
 class StatusReport:
     """Counts per delivery state and the signals that something is stuck."""
 
@@ -55,12 +47,12 @@ class AlertSource(Protocol):
     under the at-most-once policy.
     """
 
-    def enqueue_new(self, now: datetime) -> EnqueueReport:
-        """Register alerts the model has flagged since the last run; reject rows lacking an id."""
-        ...
+    def claim(self, claim: Claim, now: datetime, *, register_new: bool = False) -> list[AlertRow]:
+        """Take a lease on a batch of pending alerts and return one row per claimed alert.
 
-    def claim(self, claim: Claim, now: datetime) -> list[AlertRow]:
-        """Take a lease on a batch of pending alerts and return one row per claimed alert."""
+        With `register_new`, first register the transactions the model flagged since the last
+        run (one alert per transaction; rows without an id rejected), in the same transaction.
+        """
         ...
 
     def record(self, claim: Claim, deliveries: Sequence[Delivery], now: datetime) -> None:

@@ -49,8 +49,7 @@ class SweepReport:
     """What one run did, for the CLI's table, the logs and the metrics."""
 
     run_id: str
-    new_alerts: int = 0
-    rows_without_id: int = 0
+    claimed: int = 0
     batches: int = 0
     sent: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
@@ -105,13 +104,10 @@ class Sweep:
         started = self._clock.monotonic()
         report = SweepReport(run_id=command.run_id)
         if not deadline.allows(command.commit_reserve_seconds):
-            # Too late even to enqueue: a write cut short by the deadline would fail the run.
+            # Too late even to register new alerts: a write cut short by the deadline would
+            # fail the run.
             report.stopped_for_deadline = True
             return report
-
-        enqueued = self._source.enqueue_new(self._clock.now())
-        report.new_alerts = enqueued.new_alerts
-        report.rows_without_id = enqueued.rejected_rows
 
         with self._ledger() as ledger:
             self._drain(command, deadline, ledger, report)
@@ -127,7 +123,7 @@ class Sweep:
         report: SweepReport,
     ) -> None:
         sequence = 0
-        next_claim: Future[tuple[Claim, list[AlertRow]]] | None = None
+        next_claim: Future[_Batch] | None = None
         commit: Future[None] | None = None
         if deadline.allows(command.reserve_seconds):
             next_claim = ledger.submit(self._claim, command, sequence)
@@ -135,16 +131,18 @@ class Sweep:
         try:
             while next_claim is not None:
                 taken, next_claim = next_claim, None
-                claim, rows = taken.result()
-                if not rows:
+                batch = taken.result()
+                claim = batch.claim
+                if not batch.rows:
                     break
 
                 sequence += 1
-                if len(rows) == claim.limit and deadline.allows(command.reserve_seconds):
+                report.claimed += len(batch.rows)
+                if len(batch.rows) == claim.limit and deadline.allows(command.reserve_seconds):
                     next_claim = ledger.submit(self._claim, command, sequence)
 
                 deliveries = self._deliver(
-                    rows, self._send_deadline(claim, deadline, command), report
+                    batch, self._send_deadline(claim, deadline, command), report
                 )
                 # Queue this batch's commit before waiting for the previous one: if that one
                 # failed, this batch's sends are still recorded before the error surfaces.
@@ -164,15 +162,16 @@ class Sweep:
 
     def _release(
         self,
-        taken: Future[tuple[Claim, list[AlertRow]]],
+        taken: Future[_Batch],
         ledger: Executor,
         report: SweepReport,
     ) -> None:
         # A claim taken ahead but never sent goes straight back to the pool.
-        claim, rows = taken.result()
+        batch = taken.result()
         reason = DeferReason.SENDING_HALTED if report.halt else DeferReason.DEADLINE
-        if rows:
-            ledger.submit(self._record, claim, [Deferred(r.alert_key, reason) for r in rows])
+        if batch.rows:
+            deferred = [Deferred(row.alert_key, reason) for row in batch.rows]
+            ledger.submit(self._record, batch.claim, deferred)
 
     def _send_deadline(self, claim: Claim, deadline: Deadline, command: SweepCommand) -> Deadline:
         # Sending must end in time to commit: before the run's deadline, and before the lease
@@ -181,30 +180,32 @@ class Sweep:
         seconds = min(deadline.remaining(), lease_left) - command.commit_reserve_seconds
         return Deadline(self._clock, seconds)
 
-    def _claim(self, command: SweepCommand, sequence: int) -> tuple[Claim, list[AlertRow]]:
+    def _claim(self, command: SweepCommand, sequence: int) -> _Batch:
+        """Claim a batch and prepare its emails, on the ledger thread: while the main thread
+        sends one batch, the next is claimed and rendered, so neither waits on the other."""
         now = self._clock.now()
         claim = Claim(
             token=f"{command.run_id}:{sequence}",
             limit=command.batch_size,
             lease_until=now + command.lease,
         )
-        return claim, self._source.claim(claim, now)
+        rows = self._source.claim(claim, now, register_new=sequence == 0)
+
+        batch = _Batch(claim, rows)
+        for row in rows:
+            prepared = self._prepare(row)
+            if isinstance(prepared, Rejected):
+                batch.rejected.append(prepared)
+            else:
+                batch.emails.append(prepared)
+        return batch
 
     def _record(self, claim: Claim, deliveries: Sequence[Delivery]) -> None:
         self._source.record(claim, deliveries, self._clock.now())
 
-    def _deliver(
-        self, rows: list[AlertRow], deadline: Deadline, report: SweepReport
-    ) -> list[Delivery]:
-        deliveries: list[Delivery] = []
-        emails: list[OutboundEmail] = []
-        for row in rows:
-            prepared = self._prepare(row)
-            if isinstance(prepared, Rejected):
-                deliveries.append(prepared)
-            else:
-                emails.append(prepared)
-
+    def _deliver(self, batch: _Batch, deadline: Deadline, report: SweepReport) -> list[Delivery]:
+        deliveries: list[Delivery] = list(batch.rejected)
+        emails = batch.emails
         if emails:
             mailed = self._mailer.send(emails, deadline)
             _check_one_delivery_each(emails, mailed)
@@ -224,6 +225,16 @@ class Sweep:
         except ValueError as exc:
             # The stdlib refuses a header it cannot write safely; the alert cannot be sent as is.
             return Rejected(row.alert_key, RejectReason.UNRENDERABLE, type(exc).__name__)
+
+
+@dataclass(slots=True)
+class _Batch:
+    """A claimed batch, validated and rendered: emails to send and rows already rejected."""
+
+    claim: Claim
+    rows: list[AlertRow]
+    emails: list[OutboundEmail] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
 
 
 def _wait(future: Future[None] | None) -> None:

@@ -201,8 +201,7 @@ def _print_sweep(report: SweepReport) -> None:
     print(f"\nThis run ({report.run_id}): {took}")
     _table(
         [
-            ("new alerts found", report.new_alerts),
-            ("rows without a transaction id", report.rows_without_id),
+            ("alerts claimed", report.claimed),
             ("sent", report.sent),
             ("rejected", report.rejected_total),
             *[

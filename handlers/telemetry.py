@@ -27,7 +27,6 @@ def record_sweep(report: SweepReport) -> None:
     count("Batches", report.batches)
     count("SendThrottled", report.throttled)
     count("SendingHalted", 1 if report.halt else 0)
-    count("RowsWithoutTransactionId", report.rows_without_id)
     metrics.add_metric(
         name="RunDurationSeconds", unit=MetricUnit.Seconds, value=report.duration_seconds
     )

@@ -12,7 +12,6 @@ from domain.outcomes import Delivery, Rejected, RejectReason, Sent
 from domain.ports import (
     Claim,
     Deadline,
-    EnqueueReport,
     MailerReport,
     OutboundEmail,
     StatusReport,
@@ -57,17 +56,16 @@ class InMemoryAlertSource:
     def add(self, *rows: AlertRow) -> None:
         self.rows.extend(rows)
 
-    def enqueue_new(self, now: datetime) -> EnqueueReport:
-        new = 0
+    def _register(self) -> None:
         for row in self.rows:
             if row.transaction_id and row.transaction_id not in self.state:
                 if row.transaction_id in self.email_sent:
                     continue
                 self.state[row.transaction_id] = {"state": "pending", "token": None, "until": None}
-                new += 1
-        return EnqueueReport(new_alerts=new)
 
-    def claim(self, claim: Claim, now: datetime) -> list[AlertRow]:
+    def claim(self, claim: Claim, now: datetime, *, register_new: bool = False) -> list[AlertRow]:
+        if register_new:
+            self._register()
         free = [
             key
             for key, entry in self.state.items()
@@ -142,3 +140,8 @@ def alert_row(transaction_id: str | None = "txn-1", **overrides: object) -> Aler
     }
     values.update(overrides)
     return AlertRow(**values)  # type: ignore[arg-type]
+
+
+def register(source: object, now: datetime) -> None:
+    """Register newly flagged alerts without claiming any: a claim of none that registers."""
+    source.claim(Claim("register-only", 0, now), now, register_new=True)  # type: ignore[attr-defined]

@@ -32,7 +32,7 @@ from adapters.redshift.queries import BoundSql, LedgerSql
 from adapters.redshift.tables import TableNames
 from domain.alert import AlertRow
 from domain.outcomes import Delivery
-from domain.ports import Claim, Clock, Deadline, EnqueueReport, StatusReport
+from domain.ports import Claim, Clock, Deadline, StatusReport
 
 T = TypeVar("T")
 
@@ -77,16 +77,7 @@ class RedshiftDataAlertSource:
         self._clock = clock
         self._max_attempts = max_attempts
 
-    def enqueue_new(self, now: datetime) -> EnqueueReport:
-        bound = self._sql.enqueue(_timestamp(now))
-        statement = self._write(bound, "enqueue", self._instance, _timestamp(now))
-        counts = next(self._rows(statement), {})
-        return EnqueueReport(
-            new_alerts=_count(counts.get("new_alerts"), 0),
-            rejected_rows=_count(counts.get("rows_without_id"), 0),
-        )
-
-    def claim(self, claim: Claim, now: datetime) -> list[AlertRow]:
+    def claim(self, claim: Claim, now: datetime, *, register_new: bool = False) -> list[AlertRow]:
         token = self._stored_token(claim)
         bound = self._sql.claim(
             token,
@@ -94,6 +85,7 @@ class RedshiftDataAlertSource:
             _timestamp(now),
             _timestamp(claim.lease_until),
             park_expired=self._policy is DeliveryPolicy.AT_MOST_ONCE,
+            register_new=register_new,
         )
         statement = self._write(bound, "claim", token)
         try:

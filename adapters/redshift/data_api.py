@@ -166,7 +166,9 @@ class StatementRunner:
         else:
             result_id = f"{statement_id}:{result_index}" if result_index else None
             rows = -1
-        logger.debug("statement_finished", extra={"statement_id": statement_id, "statement_name": name})
+        logger.debug(
+            "statement_finished", extra={"statement_id": statement_id, "statement_name": name}
+        )
         return FinishedStatement(statement_id, result_id, rows)
 
     def records(self, result_id: str) -> Iterator[dict[str, FieldValue]]:

@@ -47,9 +47,9 @@ class LedgerSql:
         self._alerts = tables.alerts
         self._delivery = tables.delivery
 
-    def enqueue(self, now: str) -> BoundSql:
+    def _registration(self) -> list[str]:
         """Register every flagged transaction not seen before; reject rows that lack an id; mark
-        rows of already-emailed transactions `email_sent`."""
+        rows of already-emailed transactions `email_sent`. Runs inside a claim, under its LOCK."""
         new_alerts = f"""
             INSERT INTO {self._delivery}
                 (alert_key, transaction_id, state, attempts, deferrals,
@@ -92,28 +92,28 @@ class LedgerSql:
             FROM {self._delivery} d
             WHERE {_column(self._alerts, "transaction_id")} = d.alert_key AND d.state = 'sent'
               AND COALESCE({_column(self._alerts, "email_sent")}, FALSE) = FALSE"""
-        counts = f"""
-            SELECT SUM(CASE WHEN state = 'pending' AND first_seen_at = CAST(:now AS TIMESTAMP)
-                            THEN 1 ELSE 0 END) AS new_alerts,
-                   SUM(CASE WHEN reason = 'missing_transaction_id'
-                                 AND first_seen_at = CAST(:now AS TIMESTAMP)
-                            THEN 1 ELSE 0 END) AS rows_without_id
-            FROM {self._delivery}"""
-        return BoundSql(
-            (f"LOCK {self._delivery}", new_alerts, rows_without_id, rescored_after_send, counts),
-            {"now": now},
-            result_index=5,
-        )
+        return [new_alerts, rows_without_id, rescored_after_send]
 
     def claim(
-        self, token: str, limit: int, now: str, lease_until: str, *, park_expired: bool
+        self,
+        token: str,
+        limit: int,
+        now: str,
+        lease_until: str,
+        *,
+        park_expired: bool,
+        register_new: bool = False,
     ) -> BoundSql:
         """Lease up to `limit` pending alerts (oldest first) to `token` and read them back.
 
-        With `park_expired` (the at-most-once policy) an expired claim, whose batch may have
-        reached SES before its run died, is parked as `unknown` instead of being claimed again.
+        With `register_new` (a run's first claim) newly flagged transactions are registered
+        first, in the same transaction: one round trip, not two, before the first email. With
+        `park_expired` (the at-most-once policy) an expired claim, whose batch may have reached
+        SES before its run died, is parked as `unknown` instead of being claimed again.
         """
         sqls = [f"LOCK {self._delivery}"]
+        if register_new:
+            sqls.extend(self._registration())
         if park_expired:
             sqls.append(f"""
                 UPDATE {self._delivery}

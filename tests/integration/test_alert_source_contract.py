@@ -8,7 +8,7 @@ import pytest
 
 from domain.outcomes import DeferReason, Deferred, Rejected, RejectReason, Sent
 from domain.ports import Claim
-from tests.fakes import FakeClock, InMemoryAlertSource, alert_row
+from tests.fakes import FakeClock, InMemoryAlertSource, alert_row, register
 from tests.warehouse import TestWarehouse, model_row
 
 
@@ -42,7 +42,7 @@ def _claim(clock: FakeClock, token: str, limit: int = 10, lease: float = 900) ->
 def test_two_claims_never_share_an_alert(subject):
     store, clock = subject
     store.add("t1", "t2", "t3")
-    store.source.enqueue_new(clock.now())
+    register(store.source, clock.now())
 
     first = store.source.claim(_claim(clock, "a", limit=2), clock.now())
     second = store.source.claim(_claim(clock, "b", limit=2), clock.now())
@@ -57,14 +57,14 @@ def test_two_claims_never_share_an_alert(subject):
 def test_sent_alerts_are_never_claimed_again(subject):
     store, clock = subject
     store.add("t1", "t2")
-    store.source.enqueue_new(clock.now())
+    register(store.source, clock.now())
     claim = _claim(clock, "a")
     rows = store.source.claim(claim, clock.now())
 
     store.source.record(
         claim, [Sent(row.alert_key, f"m-{row.alert_key}") for row in rows], clock.now()
     )
-    store.source.enqueue_new(clock.now())
+    register(store.source, clock.now())
 
     assert store.source.claim(_claim(clock, "b"), clock.now()) == []
 
@@ -72,7 +72,7 @@ def test_sent_alerts_are_never_claimed_again(subject):
 def test_an_expired_claim_returns_to_the_pool_and_a_live_one_does_not(subject):
     store, clock = subject
     store.add("t1")
-    store.source.enqueue_new(clock.now())
+    register(store.source, clock.now())
     store.source.claim(_claim(clock, "a", lease=60), clock.now())
 
     assert store.source.claim(_claim(clock, "b"), clock.now()) == []
@@ -85,7 +85,7 @@ def test_an_expired_claim_returns_to_the_pool_and_a_live_one_does_not(subject):
 def test_deferred_alerts_come_back_and_rejected_ones_do_not(subject):
     store, clock = subject
     store.add("t1", "t2")
-    store.source.enqueue_new(clock.now())
+    register(store.source, clock.now())
     claim = _claim(clock, "a")
     store.source.claim(claim, clock.now())
 
@@ -105,7 +105,7 @@ def test_deferred_alerts_come_back_and_rejected_ones_do_not(subject):
 def test_a_late_record_from_a_lost_claim_does_not_undo_the_new_owner(subject):
     store, clock = subject
     store.add("t1")
-    store.source.enqueue_new(clock.now())
+    register(store.source, clock.now())
     old = _claim(clock, "old", lease=60)
     store.source.claim(old, clock.now())
     clock.advance(61)
@@ -121,17 +121,16 @@ def test_a_transaction_scored_twice_is_one_alert(subject):
     store, clock = subject
     store.add("t1", "t1", "t2")
 
-    report = store.source.enqueue_new(clock.now())
+    register(store.source, clock.now())
     rows = store.source.claim(_claim(clock, "a"), clock.now())
 
-    assert report.new_alerts == 2
     assert sorted(row.alert_key for row in rows) == ["t1", "t2"]
 
 
 def test_recording_the_same_outcomes_twice_is_harmless(subject):
     store, clock = subject
     store.add("t1")
-    store.source.enqueue_new(clock.now())
+    register(store.source, clock.now())
     claim = _claim(clock, "a")
     store.source.claim(claim, clock.now())
 

@@ -18,7 +18,7 @@ from domain.outcomes import DeferReason, Deferred, Delivery, Sent
 from domain.ports import Claim, Clock, Deadline, MailerReport, OutboundEmail
 from domain.rendering import AlertRenderer, Sender
 from domain.sweep import Sweep, SweepCommand, single_ledger_thread
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, register
 from tests.warehouse import TestWarehouse, model_row
 
 
@@ -261,7 +261,7 @@ def test_a_commit_that_fails_twice_is_retried_and_nothing_is_emailed_again() -> 
 def test_status_counts_alerts_deferred_more_than_the_limit() -> None:
     warehouse = _warehouse("t0", "t1")
     source = warehouse.source()
-    source.enqueue_new(warehouse.clock.now())
+    register(source, warehouse.clock.now())
     for attempt in range(6):
         claim = _claim(warehouse, f"run-{attempt}:0", limit=1)
         source.claim(claim, warehouse.clock.now())

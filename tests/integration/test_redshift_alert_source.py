@@ -8,7 +8,7 @@ from decimal import Decimal
 from adapters.redshift.alert_source import DeliveryPolicy
 from domain.outcomes import Rejected, RejectReason, Sent
 from domain.ports import Claim
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, register
 from tests.warehouse import TestWarehouse, model_row
 
 
@@ -24,7 +24,7 @@ def test_claimed_rows_carry_every_column_with_its_type():
     warehouse = _warehouse()
     warehouse.insert([model_row("t1", amount=Decimal("427100.00"), currency="KRW")])
     source = warehouse.source()
-    source.enqueue_new(warehouse.clock.now())
+    register(source, warehouse.clock.now())
 
     [row] = source.claim(_claim(warehouse, "a"), warehouse.clock.now())
 
@@ -40,7 +40,7 @@ def test_nulls_in_every_column_reach_the_domain_as_none():
     nulls = {column: None for column in model_row("x") if column != "transaction_id"}
     warehouse.insert([model_row("t1", **nulls)])
     source = warehouse.source()
-    source.enqueue_new(warehouse.clock.now())
+    register(source, warehouse.clock.now())
 
     [row] = source.claim(_claim(warehouse, "a"), warehouse.clock.now())
 
@@ -63,7 +63,7 @@ def test_the_latest_scoring_of_a_duplicate_transaction_is_the_one_emailed():
         ]
     )
     source = warehouse.source()
-    source.enqueue_new(warehouse.clock.now())
+    register(source, warehouse.clock.now())
 
     rows = source.claim(_claim(warehouse, "a"), warehouse.clock.now())
 
@@ -74,7 +74,7 @@ def test_sent_marks_every_duplicate_row_and_keeps_the_message_id():
     warehouse = _warehouse()
     warehouse.insert([model_row("t1"), model_row("t1"), model_row("t2")])
     source = warehouse.source()
-    source.enqueue_new(warehouse.clock.now())
+    register(source, warehouse.clock.now())
     claim = _claim(warehouse, "a")
     source.claim(claim, warehouse.clock.now())
 
@@ -104,10 +104,8 @@ def test_rows_already_emailed_or_without_an_id_are_never_claimed():
     )
     source = warehouse.source()
 
-    report = source.enqueue_new(warehouse.clock.now())
-    rows = source.claim(_claim(warehouse, "a"), warehouse.clock.now())
+    rows = source.claim(_claim(warehouse, "a"), warehouse.clock.now(), register_new=True)
 
-    assert (report.new_alerts, report.rejected_rows) == (1, 2)
     assert [row.alert_key for row in rows] == ["t2"]
     reasons = {
         entry["reason"] for key, entry in warehouse.delivery().items() if key.startswith("row:")
@@ -119,7 +117,7 @@ def test_at_most_once_parks_an_expired_claim_as_unknown():
     warehouse = _warehouse()
     warehouse.insert([model_row("t1")])
     source = warehouse.source(policy=DeliveryPolicy.AT_MOST_ONCE)
-    source.enqueue_new(warehouse.clock.now())
+    register(source, warehouse.clock.now())
     source.claim(_claim(warehouse, "a", lease=60), warehouse.clock.now())
     warehouse.clock.advance(61)
 
@@ -135,7 +133,7 @@ def test_a_commit_that_fails_with_a_serialisation_error_is_retried_and_lands_onc
     warehouse = _warehouse()
     warehouse.insert([model_row("t1")])
     source = warehouse.source()
-    source.enqueue_new(warehouse.clock.now())
+    register(source, warehouse.clock.now())
     claim = _claim(warehouse, "a")
     source.claim(claim, warehouse.clock.now())
     warehouse.client.inject_failure(
@@ -154,7 +152,7 @@ def test_status_reports_stuck_and_old_work():
     warehouse = _warehouse()
     warehouse.insert([model_row("t1"), model_row("t2"), model_row("t3")])
     source = warehouse.source()
-    source.enqueue_new(warehouse.clock.now())
+    register(source, warehouse.clock.now())
     source.claim(
         Claim("a", 1, warehouse.clock.now() + timedelta(seconds=60)), warehouse.clock.now()
     )

@@ -24,7 +24,7 @@ def _runner(client, clock, wait_seconds=0):
     return StatementRunner(client, LOCAL_TARGET, clock, wait_seconds=wait_seconds)
 
 
-def _numbers(runner, clock, count, token="t"):
+def _numbers(runner, clock, count, token="t"):  # noqa: S107 - a ClientToken, not a secret
     statement = runner.run(
         [SERIES],
         {"count": str(count)},

@@ -154,8 +154,7 @@ def test_every_value_in_the_ledger_sql_is_a_bound_parameter() -> None:
         Deferred(HOSTILE + "d", DeferReason.THROTTLED, detail=HOSTILE),
     ]
     statements = [
-        ledger.enqueue(HOSTILE),
-        ledger.claim(HOSTILE, 10, HOSTILE, HOSTILE, park_expired=True),
+        ledger.claim(HOSTILE, 10, HOSTILE, HOSTILE, park_expired=True, register_new=True),
         ledger.claimed_rows(HOSTILE),
         ledger.record(HOSTILE, deliveries, HOSTILE),
         ledger.status(HOSTILE, 5),
