@@ -13,13 +13,13 @@ from adapters.local_warehouse.loader import create_alerts_table
 from adapters.redshift.alert_source import DeliveryPolicy, RedshiftDataAlertSource
 from adapters.redshift.data_api import StatementRunner
 from adapters.redshift.migrations import apply_migrations
-from adapters.redshift.queries import ALERT_COLUMNS
+from adapters.redshift.queries import TABLE_COLUMNS
 from adapters.redshift.tables import TableNames
 from domain.ports import Clock, Deadline
 from handlers.bootstrap import LOCAL_TARGET
 
 TABLES = TableNames("predicted_fraud", "fraud_alert_delivery")
-COLUMNS = (*ALERT_COLUMNS, "email_sent")
+COLUMNS = TABLE_COLUMNS
 
 
 class TestWarehouse:

@@ -32,26 +32,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from adapters.redshift.queries import TABLE_COLUMNS
+
 if TYPE_CHECKING:
     from faker import Faker
 
 DEFAULT_SEED = 20261130
 
-COLUMNS: tuple[str, ...] = (
-    "transaction_id",
-    "customer_id",
-    "customer_email",
-    "customer_name",
-    "card_last4",
-    "amount",
-    "currency",
-    "merchant_name",
-    "transaction_time",
-    "fraud_score",
-    "model_version",
-    "predicted_at",
-    "email_sent",
-)
+# The contract table's columns, in its order: the CSV layout `fraud-alerts load` reads.
+COLUMNS: tuple[str, ...] = TABLE_COLUMNS
 
 Row = dict[str, str | None]
 

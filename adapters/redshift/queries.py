@@ -28,6 +28,9 @@ ALERT_COLUMNS = (
     "predicted_at",
 )
 
+# `predicted_fraud` as the model team owns it: the alert's columns and the flag we set.
+TABLE_COLUMNS = (*ALERT_COLUMNS, "email_sent")
+
 _MAX_DETAIL = 256
 
 

@@ -13,24 +13,11 @@ from pathlib import Path
 import pytest
 
 from adapters.local_warehouse.sample_data import COLUMNS, generate_rows, write_csv
+from adapters.redshift.queries import TABLE_COLUMNS
 
 Row = dict[str, str | None]
 
-WAREHOUSE_COLUMNS = [
-    "transaction_id",
-    "customer_id",
-    "customer_email",
-    "customer_name",
-    "card_last4",
-    "amount",
-    "currency",
-    "merchant_name",
-    "transaction_time",
-    "fraud_score",
-    "model_version",
-    "predicted_at",
-    "email_sent",
-]
+WAREHOUSE_COLUMNS = list(TABLE_COLUMNS)
 ROW_COUNT = 4000
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
 ZERO_DECIMAL_CURRENCIES = {"JPY", "KRW", "VND"}
