@@ -229,10 +229,10 @@ def _first_email(latency: Latency, report: Report) -> None:
         )
     )
     report.notes.append(
-        "Round trips to the first email: "
+        "Data API calls the first email waited for: "
         + ", ".join(measured.ours_calls)
-        + " (enqueue, then the first claim); the time includes rendering the whole first batch,"
-        " which happens before its first send."
+        + ". Its time also includes rendering the whole first batch, which happens before the"
+        " batch's first send."
     )
 
 

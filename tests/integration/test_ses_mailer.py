@@ -557,8 +557,11 @@ def test_pacing_that_would_cross_the_deadline_defers(stubbed: tuple[Any, Stubber
 
 
 def test_retries_stop_before_the_backoff_crosses_the_deadline(
-    stubbed: tuple[Any, Stubber],
+    stubbed: tuple[Any, Stubber], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Full jitter draws the wait uniformly; pin it to the top of its range, or a short draw
+    # (one run in two hundred) would rightly fit a retry before the deadline.
+    monkeypatch.setattr("random.uniform", lambda low, high: high)
     client, stubber = stubbed
     stubber.add_response("get_account", account())
     fail(stubber, "InternalFailure", 500)
