@@ -111,15 +111,27 @@ class Clock(Protocol):
 class Deadline:
     """The time left to this run, read from a clock (in Lambda: the invocation's deadline)."""
 
-    def __init__(self, clock: Clock, seconds: float | None) -> None:
+    def __init__(
+        self, clock: Clock, seconds: float | None, *, parent: Deadline | None = None
+    ) -> None:
         self._clock = clock
         self._expires_at = None if seconds is None else clock.monotonic() + seconds
+        self._parent = parent
 
     def remaining(self) -> float:
         """Seconds left; infinity when the run has no deadline (the CLI)."""
-        if self._expires_at is None:
-            return float("inf")
-        return self._expires_at - self._clock.monotonic()
+        own = (
+            float("inf") if self._expires_at is None else self._expires_at - self._clock.monotonic()
+        )
+        return own if self._parent is None else min(own, self._parent.remaining())
+
+    def within(self, seconds: float) -> Deadline:
+        """A deadline `seconds` from now that also ends when this one does (or is cut short)."""
+        return Deadline(self._clock, seconds, parent=self)
+
+    def cut_short(self) -> None:
+        """End now: the run stops sending and records what it has (the CLI's Ctrl-C)."""
+        self._expires_at = self._clock.monotonic()
 
     def allows(self, seconds: float) -> bool:
         """Whether `seconds` of work still fit before the deadline."""

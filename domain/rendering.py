@@ -12,6 +12,7 @@ import functools
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from email.headerregistry import Address, BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -47,6 +48,19 @@ class Sender:
         return self.address.rpartition("@")[2]
 
 
+_SAMPLE_ALERT = Alert(
+    alert_key="self-check",
+    transaction_id="self-check",
+    recipient="customer@example.com",
+    customer_name="Sample Customer",
+    card_last4="0000",
+    amount=Decimal("12.34"),
+    currency="EUR",
+    merchant_name="Sample Merchant",
+    transaction_time=datetime(2026, 1, 1, 12, 0, 0),
+)
+
+
 class _CachedHeaderRegistry(HeaderRegistry):
     """The stdlib's header registry, minus its cost: CPython builds a new class for every
     header it parses (`HeaderRegistry.__getitem__`), which was a fifth of rendering's CPU.
@@ -77,6 +91,10 @@ class AlertRenderer:
         self._text = self._env.get_template("alert.txt.j2")
         self._html = self._env.get_template("alert.html.j2")
         self._subject = self._env.get_template("subject.txt.j2")
+
+    def self_check(self, now: datetime) -> None:
+        """Render a made-up alert, so a broken template fails at start-up, not mid-batch."""
+        self.render(_SAMPLE_ALERT, now)
 
     def render(self, alert: Alert, now: datetime) -> OutboundEmail:
         """Render `alert`; headers carry only the configured sender, one recipient, the subject."""

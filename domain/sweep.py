@@ -178,7 +178,8 @@ class Sweep:
         # ends, after which another run may claim (and send) the same alerts.
         lease_left = (claim.lease_until - self._clock.now()).total_seconds()
         seconds = min(deadline.remaining(), lease_left) - command.commit_reserve_seconds
-        return Deadline(self._clock, seconds)
+        # A child of the run's deadline, so cutting the run short also stops this batch.
+        return deadline.within(seconds)
 
     def _claim(self, command: SweepCommand, sequence: int) -> _Batch:
         """Claim a batch and prepare its emails, on the ledger thread: while the main thread
@@ -192,12 +193,19 @@ class Sweep:
         rows = self._source.claim(claim, now, register_new=sequence == 0)
 
         batch = _Batch(claim, rows)
-        for row in rows:
-            prepared = self._prepare(row)
-            if isinstance(prepared, Rejected):
-                batch.rejected.append(prepared)
-            else:
-                batch.emails.append(prepared)
+        try:
+            for row in rows:
+                prepared = self._prepare(row)
+                if isinstance(prepared, Rejected):
+                    batch.rejected.append(prepared)
+                else:
+                    batch.emails.append(prepared)
+        except Exception:
+            # Nothing of this batch was sent: give it back now rather than strand it for a
+            # whole lease, then let the error (a broken template, say) stop the run.
+            released = [Deferred(row.alert_key, DeferReason.TRANSIENT_FAILURE) for row in rows]
+            self._source.record(claim, released, self._clock.now())
+            raise
         return batch
 
     def _record(self, claim: Claim, deliveries: Sequence[Delivery]) -> None:

@@ -13,6 +13,8 @@ from datetime import timedelta
 from email.headerregistry import Address
 from typing import Any
 
+from jinja2 import TemplateError
+
 from adapters.clock import SystemClock
 from adapters.redshift.alert_source import RedshiftDataAlertSource
 from adapters.redshift.data_api import StatementRunner, WarehouseTarget
@@ -88,12 +90,19 @@ def build_runtime(
 ) -> Runtime:
     """Wire the adapters `settings` name; explicit arguments (tests, benchmarks) win."""
     clock = clock or SystemClock()
-    renderer = AlertRenderer(
-        Sender(settings.sender_email, settings.sender_name),
-        template_dir=settings.template_dir or DEFAULT_TEMPLATES,
-        locale=settings.email_locale,
-    )
+    try:
+        renderer = AlertRenderer(
+            Sender(settings.sender_email, settings.sender_name),
+            template_dir=settings.template_dir or DEFAULT_TEMPLATES,
+            locale=settings.email_locale,
+        )
+    except TemplateError as exc:
+        raise ConfigurationError(
+            f"TEMPLATE_DIR={str(settings.template_dir)!r} lacks a template ({exc}): it needs"
+            " alert.txt.j2, alert.html.j2 and subject.txt.j2"
+        ) from None
     wait = 20
+    _check_templates(renderer, settings, clock)
     if settings.backend is Backend.AWS:
         target = WarehouseTarget(
             database=settings.redshift_database or "",
@@ -112,6 +121,21 @@ def build_runtime(
         data_api = data_api or local_data_api(settings, clock)
         mailer = mailer or _local_mailer(settings, clock)
     return Runtime(settings, clock, data_api, mailer, renderer, target, server_wait_seconds=wait)
+
+
+def _check_templates(renderer: AlertRenderer, settings: Settings, clock: Clock) -> None:
+    try:
+        renderer.self_check(clock.now())
+    except (TemplateError, ValueError) as exc:
+        where = (
+            f"TEMPLATE_DIR={str(settings.template_dir)!r}"
+            if settings.template_dir
+            else "the templates"
+        )
+        raise ConfigurationError(
+            f"{where} cannot render an alert ({type(exc).__name__}: {exc}); check the files"
+            " alert.txt.j2, alert.html.j2 and subject.txt.j2 and the variables they use"
+        ) from None
 
 
 def _check_secret(settings: Settings) -> None:

@@ -6,8 +6,9 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -109,8 +110,9 @@ def _demo(args: argparse.Namespace) -> int:
     loaded = _ensure_demo_rows(runtime, args.csv, args.rows)
 
     sweep, command = runtime.sweep(deadline)
-    report = sweep.run(command, deadline)
-    status = runtime.status(deadline)
+    with _stop_on_interrupt(deadline) as sending:
+        report = sweep.run(command, sending)
+    status = runtime.status(Deadline(runtime.clock, None))
 
     if loaded:
         print(f"Loaded {loaded} flagged transactions into {runtime.settings.local_warehouse}")
@@ -153,7 +155,8 @@ def _sweep(args: argparse.Namespace) -> int:
     if runtime.settings.backend is Backend.LOCAL:
         runtime.migrate(deadline)
     sweep, command = runtime.sweep(deadline)
-    report = sweep.run(command, deadline)
+    with _stop_on_interrupt(deadline) as sending:
+        report = sweep.run(command, sending)
     if args.json:
         print(json.dumps(_report_dict(report), indent=2, sort_keys=True))
     else:
@@ -187,6 +190,31 @@ def _invoke(args: argparse.Namespace) -> int:
         result = handler(event, LocalLambdaContext(timeout_seconds=args.timeout))
     print(json.dumps(result, indent=2, sort_keys=True, default=str))
     return 0
+
+
+@contextlib.contextmanager
+def _stop_on_interrupt(deadline: Deadline) -> Iterator[Deadline]:
+    """First Ctrl-C: stop sending, record what was sent, release the rest. Second: stop hard.
+
+    A hard stop mid-batch would leave emails sent but unrecorded, to be sent again once their
+    claim's lease expires. The first Ctrl-C ends the deadline the sweep sends by (a child of
+    `deadline`), while the warehouse writes keep `deadline` and so still complete.
+    """
+    sending = deadline.within(float("inf"))
+
+    def stop_gracefully(_signal: int, _frame: object) -> None:
+        print(
+            "fraud-alerts: stopping after this batch is recorded (Ctrl-C again to abort)",
+            file=sys.stderr,
+        )
+        sending.cut_short()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = signal.signal(signal.SIGINT, stop_gracefully)
+    try:
+        yield sending
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _report_dict(report: SweepReport) -> dict[str, object]:

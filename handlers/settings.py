@@ -14,6 +14,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TypeVar
 
+from babel import Locale, UnknownLocaleError
 from email_validator import EmailNotValidError, validate_email
 
 from adapters.redshift.alert_source import DeliveryPolicy
@@ -102,7 +103,7 @@ class Settings:
             ),
             send_rate_cap=reader.positive_float("SEND_RATE_CAP"),
             template_dir=reader.directory("TEMPLATE_DIR"),
-            email_locale=reader.text("EMAIL_LOCALE", "en_GB", max_length=16),
+            email_locale=reader.locale("EMAIL_LOCALE", "en_GB"),
             redshift_database=reader.matching(
                 "REDSHIFT_DATABASE", _DATABASE, required=on_aws, hint="the database name, e.g. dev"
             ),
@@ -231,6 +232,16 @@ class _Reader:
             return None
         if not pattern.fullmatch(value):
             raise ConfigurationError(f"{name} is malformed: it should be {hint}")
+        return value
+
+    def locale(self, name: str, default: str) -> str:
+        value = self.raw(name) or default
+        try:
+            Locale.parse(value)
+        except (ValueError, UnknownLocaleError):
+            raise ConfigurationError(
+                f"{name}={value!r} is not a locale: use a code such as en_GB, de_DE or ja_JP"
+            ) from None
         return value
 
     def directory(self, name: str) -> Path | None:

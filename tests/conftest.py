@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,16 @@ def shared_dir() -> Path:
     if not path.is_dir():
         pytest.skip(f"shared material not found at {path}")
     return path
+
+
+@pytest.fixture(autouse=True)
+def _fresh_metrics() -> Iterator[None]:
+    # Powertools keeps metrics in a process-wide set; a test must neither see nor leave any.
+    from handlers.telemetry import metrics
+
+    metrics.clear_metrics()
+    yield
+    metrics.clear_metrics()
 
 
 @pytest.fixture(autouse=True)

@@ -172,6 +172,7 @@ FUZZ = settings(
 @FUZZ
 @given(event=json_values)
 def test_any_json_value_is_acknowledged_without_raising(probe: Probe, event: Any) -> None:
+    metrics.clear_metrics()
     before = _snapshot(probe)
 
     result = route(event, LocalLambdaContext())
@@ -187,6 +188,7 @@ def test_any_json_value_is_acknowledged_without_raising(probe: Probe, event: Any
 def test_a_spoiled_event_is_answered_and_sweeps_only_when_well_formed(
     probe: Probe, fuzzed: Fuzzed
 ) -> None:
+    metrics.clear_metrics()
     builds, sweeps = _snapshot(probe)
 
     result = route(fuzzed.event, LocalLambdaContext())

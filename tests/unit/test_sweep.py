@@ -1,5 +1,7 @@
 from datetime import timedelta
 
+import pytest
+
 from domain.outcomes import DeferReason, Deferred, RejectReason
 from domain.ports import Deadline, MailerReport
 from domain.rendering import AlertRenderer, Sender
@@ -102,3 +104,19 @@ def test_claims_carry_the_lease():
     claim, now = seen[0]
     assert claim.lease_until - now == timedelta(minutes=7)
     assert claim.token == "run-1:0"
+
+
+class _BrokenRenderer(AlertRenderer):
+    def render(self, alert, now):
+        raise RuntimeError("a template that breaks at run time")
+
+
+def test_a_batch_that_cannot_be_prepared_is_released_not_stranded_for_its_lease():
+    source = InMemoryAlertSource([alert_row("txn-1"), alert_row("txn-2")])
+    clock = FakeClock()
+    sweep = Sweep(source, InMemoryMailer(), _BrokenRenderer(Sender("a@bank.example", "B")), clock)
+
+    with pytest.raises(RuntimeError, match="breaks at run time"):
+        sweep.run(SweepCommand("run-1"), Deadline(clock, None))
+
+    assert {entry["state"] for entry in source.state.values()} == {"pending"}
