@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import signal
 import sys
+import traceback
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -39,6 +41,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigurationError as exc:
         print(f"fraud-alerts: configuration error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # `fraud-alerts status | head`: the reader left; that is not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        print(f"fraud-alerts: cannot read input: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        # Anything else ends the command with one line; the traceback is for LOG_LEVEL=DEBUG.
+        # Some engines explain at length (DuckDB's CSV errors run to 30 lines); the head says it.
+        summary = " / ".join(str(exc).strip().splitlines()[:3])
+        print(f"fraud-alerts: {type(exc).__name__}: {summary}", file=sys.stderr)
+        if logger.log_level <= logging.DEBUG:
+            traceback.print_exc()
+        return 1
     return result
 
 
@@ -54,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--csv", type=Path, help="load this CSV instead of generated sample rows")
     demo.add_argument(
-        "--rows", type=int, default=DEMO_ROWS, help="generated rows (default %(default)s)"
+        "--rows", type=_positive, default=DEMO_ROWS, help="generated rows (default %(default)s)"
     )
     demo.set_defaults(command=_demo)
 
@@ -94,11 +111,25 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _runtime(*, force_local: bool = False) -> Runtime:
+def _positive(text: str) -> int:
+    number = int(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{number} is not a positive number of rows")
+    return number
+
+
+def _runtime(*, force_local: bool = False, existing_warehouse: bool = False) -> Runtime:
     settings = Settings.from_env()
-    if force_local and settings.backend is not Backend.LOCAL:
+    local = settings.backend is Backend.LOCAL
+    if force_local and not local:
         raise ConfigurationError(
             "this command only runs on the embedded default: unset FRAUD_ALERTS_BACKEND"
+        )
+    if existing_warehouse and local and not settings.local_warehouse.exists():
+        # Opening it would create an empty warehouse at a mistyped path.
+        raise ConfigurationError(
+            f"LOCAL_WAREHOUSE={str(settings.local_warehouse)!r} does not exist: run"
+            " `fraud-alerts demo` or `fraud-alerts load --csv FILE` first, or fix the path"
         )
     return build_runtime(settings)
 
@@ -150,7 +181,7 @@ def _load(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    runtime = _runtime()
+    runtime = _runtime(existing_warehouse=True)
     deadline = Deadline(runtime.clock, None)
     if runtime.settings.backend is Backend.LOCAL:
         runtime.migrate(deadline)
@@ -165,7 +196,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    runtime = _runtime()
+    runtime = _runtime(existing_warehouse=True)
     status = runtime.status(Deadline(runtime.clock, 60.0))
     if args.json:
         print(json.dumps(asdict(status), indent=2, sort_keys=True))
@@ -177,7 +208,7 @@ def _status(args: argparse.Namespace) -> int:
 def _migrate(_args: argparse.Namespace) -> int:
     runtime = _runtime()
     applied = runtime.migrate(Deadline(runtime.clock, 600.0))
-    print(f"Applied {len(applied)} migration(s): {', '.join(applied)}")
+    print(f"Schema up to date ({len(applied)} idempotent migration(s): {', '.join(applied)})")
     return 0
 
 

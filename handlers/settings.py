@@ -44,6 +44,13 @@ _SECRET_ARN = re.compile(
 )
 _CLUSTER_ID = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 _DATABASE = re.compile(r"^[a-z_][a-z0-9_$]{0,126}$")
+# The service models' own limits: a workgroup name is 3-64 lower-case letters, digits and
+# hyphens; an SES configuration set and a DynamoDB table name have their own alphabets.
+_WORKGROUP = re.compile(r"^[a-z0-9-]{3,64}$")
+_CONFIGURATION_SET = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_DYNAMODB_TABLE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+# Settings an AWS run cannot start without; all missing ones are named in one message.
+_REQUIRED_ON_AWS = ("SENDER_EMAIL", "REDSHIFT_DATABASE")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +93,8 @@ class Settings:
             "FRAUD_ALERTS_BACKEND", Backend, Backend.AWS if in_lambda else Backend.LOCAL
         )
         on_aws = backend is Backend.AWS
+        if on_aws:
+            reader.require(_REQUIRED_ON_AWS)
 
         settings = cls(
             backend=backend,
@@ -111,15 +120,25 @@ class Settings:
                 "REDSHIFT_CLUSTER_ID", _CLUSTER_ID, hint="the provisioned cluster's identifier"
             ),
             redshift_workgroup=reader.matching(
-                "REDSHIFT_WORKGROUP", _CLUSTER_ID, hint="the Redshift Serverless workgroup name"
+                "REDSHIFT_WORKGROUP",
+                _WORKGROUP,
+                hint="the Redshift Serverless workgroup name (3-64 of a-z, 0-9 and -)",
             ),
             secret_arn=reader.matching(
                 "SECRET_ARN",
                 _SECRET_ARN,
                 hint="the ARN of the Secrets Manager secret of the database user",
             ),
-            ses_configuration_set=reader.optional("SES_CONFIGURATION_SET"),
-            idempotency_table=reader.optional("IDEMPOTENCY_TABLE"),
+            ses_configuration_set=reader.matching(
+                "SES_CONFIGURATION_SET",
+                _CONFIGURATION_SET,
+                hint="an SES configuration set name (letters, digits, _ and -, up to 64)",
+            ),
+            idempotency_table=reader.matching(
+                "IDEMPOTENCY_TABLE",
+                _DYNAMODB_TABLE,
+                hint="a DynamoDB table name (3-255 of letters, digits, _, . and -)",
+            ),
             local_warehouse=Path(
                 reader.text("LOCAL_WAREHOUSE", ".fraud-alerts/warehouse.duckdb", max_length=4096)
             ),
@@ -156,8 +175,13 @@ class _Reader:
         value = self._env.get(name)
         return value.strip() if value and value.strip() else None
 
-    def optional(self, name: str) -> str | None:
-        return self.raw(name)
+    def require(self, names: tuple[str, ...]) -> None:
+        missing = [name for name in names if self.raw(name) is None]
+        if missing:
+            raise ConfigurationError(
+                f"{', '.join(missing)} missing: on AWS set SENDER_EMAIL to the SES-verified"
+                " sender and REDSHIFT_DATABASE to the database name (see the README's settings)"
+            )
 
     def text(self, name: str, default: str, *, max_length: int) -> str:
         value = self.raw(name) or default

@@ -101,3 +101,34 @@ def _row(output: str, label: str) -> str:
         if parts and " ".join(parts[:-1]) == label:
             return parts[-1]
     raise AssertionError(f"no row {label!r} in output")
+
+
+def test_a_missing_warehouse_is_named_and_not_created(local, capsys):
+    assert main(["status"]) == 2
+
+    assert "LOCAL_WAREHOUSE=" in capsys.readouterr().err
+    assert not (local / "warehouse.duckdb").exists()
+
+
+def test_unreadable_inputs_end_with_one_line_not_a_traceback(local, tmp_path, capsys):
+    (tmp_path / "event.json").write_text("not json", encoding="utf-8")
+    (tmp_path / "wrong.csv").write_text("a,b\n1,2\n", encoding="utf-8")
+
+    assert main(["invoke", "--event", str(tmp_path / "event.json")]) == 2
+    assert main(["load", "--csv", str(tmp_path / "missing.csv")]) == 2
+    assert main(["load", "--csv", str(tmp_path / "wrong.csv")]) == 1
+
+    errors = capsys.readouterr().err.splitlines()
+    assert errors == [
+        "fraud-alerts: cannot read input: Expecting value: line 1 column 1 (char 0)",
+        f"fraud-alerts: cannot read input: [Errno 2] No such file or directory: "
+        f"'{tmp_path / 'missing.csv'}'",
+        "fraud-alerts: CsvLayoutError: wrong.csv: not columns of predicted_fraud: ['a', 'b']",
+    ]
+
+
+def test_demo_refuses_a_row_count_below_one(local):
+    with pytest.raises(SystemExit) as exit_:
+        main(["demo", "--rows", "0"])
+
+    assert exit_.value.code == 2

@@ -52,6 +52,9 @@ def test_running_in_lambda_means_aws() -> None:
 # (setting, bad value or None to unset, on top of the AWS configuration)
 BAD_SETTINGS = [
     ("FRAUD_ALERTS_BACKEND", "gcp"),
+    ("SES_CONFIGURATION_SET", "bad name!"),
+    ("IDEMPOTENCY_TABLE", "x y"),
+    ("EMAIL_LOCALE", "garbage"),
     ("SENDER_EMAIL", None),
     ("SENDER_EMAIL", "alerts at bank"),
     ("SENDER_EMAIL", "a@example.com\r\nBcc: x@example.com"),
@@ -102,6 +105,18 @@ def test_a_bad_setting_is_named_in_the_error(setting: str, value: str | None) ->
 
     assert setting in str(raised.value)
     assert "\n" not in str(raised.value).replace("\\n", "")
+
+
+def test_every_missing_aws_setting_is_named_at_once() -> None:
+    with pytest.raises(ConfigurationError, match="SENDER_EMAIL, REDSHIFT_DATABASE missing"):
+        Settings.from_env({"FRAUD_ALERTS_BACKEND": "aws"})
+
+
+def test_a_workgroup_name_shorter_than_the_api_allows_is_refused() -> None:
+    env = {k: v for k, v in AWS.items() if k not in ("REDSHIFT_CLUSTER_ID", "SECRET_ARN")}
+
+    with pytest.raises(ConfigurationError, match="REDSHIFT_WORKGROUP"):
+        Settings.from_env({**env, "REDSHIFT_WORKGROUP": "w1"})
 
 
 def test_cluster_and_workgroup_are_exclusive() -> None:
