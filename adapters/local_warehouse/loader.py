@@ -72,7 +72,8 @@ def load_csv(client: LocalDataApiClient, path: str | Path, table: str = DEFAULT_
 
 
 def _header(source: Path) -> list[str]:
-    with source.open(encoding="utf-8", newline="") as handle:
+    # utf-8-sig: a spreadsheet's export starts with a byte-order mark, which is not a column name.
+    with source.open(encoding="utf-8-sig", newline="") as handle:
         header = next(csv.reader(handle), [])
     if not header or not all(_PLAIN_NAME.fullmatch(name) for name in header):
         raise CsvLayoutError(f"{source.name}: the first row must name the columns")

@@ -118,3 +118,21 @@ def test_a_header_naming_unknown_columns_is_refused(
         load_csv(client, export)
 
     assert client.query_local("SELECT count(*) FROM predicted_fraud") == [(0,)]
+
+
+def test_a_csv_with_a_byte_order_mark_loads_like_any_other(tmp_path):
+    from adapters.local_warehouse.data_api import LocalDataApiClient
+    from adapters.local_warehouse.loader import create_alerts_table, load_csv
+
+    source = tmp_path / "excel.csv"
+    source.write_bytes(
+        b"\xef\xbb\xbftransaction_id,customer_email,amount,currency\r\n"
+        b"txn-1,jane@example.com,12.34,EUR\r\n"
+    )
+    client = LocalDataApiClient(":memory:")
+    create_alerts_table(client)
+
+    assert load_csv(client, source) == 1
+    assert client.query_local("SELECT transaction_id, amount FROM predicted_fraud") == [
+        ("txn-1", Decimal("12.34"))
+    ]
