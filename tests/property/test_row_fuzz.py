@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime, timedelta, timezone
-from email import message_from_bytes, policy
+from email import policy
 from email.header import decode_header, make_header
 from email.message import EmailMessage
 from email.utils import getaddresses
@@ -26,6 +26,7 @@ from domain.rendering import AlertRenderer, Sender, display_name
 from domain.sweep import Sweep, SweepCommand
 from domain.validation import validate_row
 from tests.fakes import FakeClock, InMemoryAlertSource, InMemoryMailer, alert_row
+from tests.mail import body, parse_sent
 
 NOW = datetime(2026, 11, 30, 14, 0, 0)
 
@@ -187,12 +188,12 @@ def test_a_sweep_ends_every_claimed_row_sent_or_rejected(batch: list[AlertRow]) 
         if entry["state"] == "rejected"
     )
     for email in mailer.sent:
-        parsed = _parse(email.message)
+        parsed = parse_sent(email.message)
         assert getaddresses(parsed.get_all("To", []))[0][1] == email.recipient
 
 
 def _check_message(alert: Alert, message: EmailMessage) -> None:
-    parsed = _parse(message)
+    parsed = parse_sent(message)
     raw_to = _raw_header(message, "To")
 
     assert {name.lower() for name in parsed} == EXPECTED_HEADERS
@@ -204,9 +205,9 @@ def _check_message(alert: Alert, message: EmailMessage) -> None:
     _check_display_name(recipients[0][0], raw_to, display_name(alert.customer_name))
     assert getaddresses(parsed.get_all("From", [])) == [("Example Bank", "alerts@bank.example")]
 
-    html = _body(parsed, "html")
-    assert html.count("<") == _body(_parse(_with_inert_data(alert)), "html").count("<")
-    assert "customer" in _body(parsed, "plain") or alert.customer_name
+    html = body(parsed, "html")
+    assert html.count("<") == body(parse_sent(_with_inert_data(alert)), "html").count("<")
+    assert "customer" in body(parsed, "plain") or alert.customer_name
 
 
 def _check_display_name(parsed_name: str, raw_to: str, expected: str) -> None:
@@ -250,21 +251,6 @@ def _with_inert_data(alert: Alert) -> EmailMessage:
         card_last4=None if alert.card_last4 is None else "0000",
     )
     return RENDERER.render(inert_alert, NOW).message
-
-
-def _parse(message: EmailMessage) -> EmailMessage:
-    raw = message.as_bytes(policy=policy.SMTP)
-    parsed = message_from_bytes(raw, policy=policy.default)
-    assert isinstance(parsed, EmailMessage)
-    return parsed
-
-
-def _body(parsed: EmailMessage, subtype: str) -> str:
-    part = parsed.get_body((subtype,))
-    assert part is not None
-    content = part.get_content()
-    assert isinstance(content, str)
-    return content
 
 
 def test_the_fuzzers_reach_both_outcomes() -> None:

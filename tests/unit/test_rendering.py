@@ -1,6 +1,5 @@
 from datetime import datetime
 from decimal import Decimal
-from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import getaddresses
 from pathlib import Path
@@ -12,6 +11,7 @@ from jinja2.exceptions import SecurityError, UndefinedError
 from domain.alert import Alert
 from domain.ports import OutboundEmail
 from domain.rendering import MAX_DISPLAY_NAME, AlertRenderer, Sender
+from tests.mail import body, parse_sent
 
 NOW = datetime(2026, 11, 30, 14, 0, 0)
 
@@ -54,15 +54,15 @@ def test_message_has_text_and_html_parts_and_one_recipient() -> None:
 def test_amount_is_formatted_from_decimal_with_its_currency() -> None:
     _, parsed = _render(_alert(amount=Decimal("427100"), currency="KRW"))
 
-    text = _body(parsed, "plain")
+    text = body(parsed, "plain")
     assert "₩427,100" in text
 
 
 def test_markup_in_data_is_escaped_in_html_and_literal_in_text() -> None:
     _, parsed = _render(_alert(merchant_name="A&B <b>Bold</b>", customer_name='<img src="x">'))
 
-    html = _body(parsed, "html")
-    text = _body(parsed, "plain")
+    html = body(parsed, "html")
+    text = body(parsed, "plain")
     assert "A&amp;B &lt;b&gt;Bold&lt;/b&gt;" in html
     assert "<b>" not in html
     assert "<img" not in html
@@ -93,7 +93,7 @@ def test_every_data_field_is_escaped_in_html() -> None:
         )
     )
 
-    html = _body(parsed, "html")
+    html = body(parsed, "html")
     assert "&lt;i&gt;txn&lt;/i&gt;" in html
     assert "&lt;script&gt;" in html
     assert "&#34;&gt;&lt;img src=x" in html
@@ -105,8 +105,8 @@ def test_every_data_field_is_escaped_in_html() -> None:
 def test_no_remote_content_no_links_no_tracking() -> None:
     _, parsed = _render(_alert(merchant_name="https://evil.example/pay", customer_name="Jane"))
 
-    html = _body(parsed, "html").lower()
-    text = _body(parsed, "plain").lower()
+    html = body(parsed, "html").lower()
+    text = body(parsed, "plain").lower()
     for marker in ("<img", "<a ", "href", "src=", "url(", "<link", "<script", "<iframe"):
         assert marker not in html
     # The only URL is the one the data carried, shown as text, never as a link.
@@ -132,7 +132,7 @@ def test_a_missing_name_leaves_the_to_header_bare() -> None:
     _, parsed = _render(_alert(customer_name=None))
 
     assert getaddresses(parsed.get_all("To", [])) == [("", "jane@example.com")]
-    assert "Dear customer," in _body(parsed, "plain")
+    assert "Dear customer," in body(parsed, "plain")
 
 
 def test_a_long_name_is_cut_in_the_to_header() -> None:
@@ -151,8 +151,8 @@ def test_a_bank_can_replace_the_templates(tmp_path: Path) -> None:
     parsed = _parse(renderer.render(_alert(customer_name="<b>Jo</b>"), NOW))
 
     assert parsed["Subject"] == "Card alert"
-    assert _body(parsed, "html") == "<p>Hello &lt;b&gt;Jo&lt;/b&gt;</p>\n"
-    assert _body(parsed, "plain") == "Hello <b>Jo</b>\n"
+    assert body(parsed, "html") == "<p>Hello &lt;b&gt;Jo&lt;/b&gt;</p>\n"
+    assert body(parsed, "plain") == "Hello <b>Jo</b>\n"
 
 
 def test_a_subject_template_cannot_break_the_header_line(tmp_path: Path) -> None:
@@ -194,14 +194,4 @@ def _bank_templates(
 
 
 def _parse(email: OutboundEmail) -> EmailMessage:
-    parsed = message_from_bytes(email.message.as_bytes(), policy=policy.default)
-    assert isinstance(parsed, EmailMessage)
-    return parsed
-
-
-def _body(parsed: EmailMessage, subtype: str) -> str:
-    part = parsed.get_body((subtype,))
-    assert part is not None
-    content = part.get_content()
-    assert isinstance(content, str)
-    return content
+    return parse_sent(email.message)

@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from email.utils import getaddresses
 from typing import Any
 
@@ -21,6 +19,7 @@ from domain.outcomes import Rejected, RejectReason
 from domain.rendering import AlertRenderer, Sender
 from domain.validation import MAX_TEXT, normalise_address, validate_row
 from tests.fakes import alert_row
+from tests.mail import body, parse_sent
 
 NOW = datetime(2026, 11, 30, 14, 0, 0)
 RENDERER = AlertRenderer(Sender("alerts@bank.example", "Example Bank"))
@@ -386,8 +385,8 @@ def test_bad_input_catalogue(case: Case) -> None:
     assert isinstance(result, Alert)
     for name, value in case.outcome.alert.items():
         assert getattr(result, name) == value, name
-    parsed = _parse(RENDERER.render(result, NOW).message)
-    text, html = _part(parsed, "plain"), _part(parsed, "html")
+    parsed = parse_sent(RENDERER.render(result, NOW).message)
+    text, html = body(parsed, "plain"), body(parsed, "html")
     for line in case.outcome.shows:
         assert line in text
     for line in case.outcome.hides:
@@ -437,19 +436,5 @@ def test_a_to_header_built_from_a_normalised_address_holds_exactly_it() -> None:
     result = validate_row(alert_row(customer_email=" Goyejun@Bücher.Example "))
 
     assert isinstance(result, Alert)
-    parsed = _parse(RENDERER.render(result, NOW).message)
+    parsed = parse_sent(RENDERER.render(result, NOW).message)
     assert getaddresses(parsed.get_all("To", [])) == [("Jane Doe", "goyejun@xn--bcher-kva.example")]
-
-
-def _parse(message: EmailMessage) -> EmailMessage:
-    parsed = message_from_bytes(message.as_bytes(policy=policy.SMTP), policy=policy.default)
-    assert isinstance(parsed, EmailMessage)
-    return parsed
-
-
-def _part(parsed: EmailMessage, subtype: str) -> str:
-    part = parsed.get_body((subtype,))
-    assert part is not None
-    content = part.get_content()
-    assert isinstance(content, str)
-    return content
