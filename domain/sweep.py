@@ -1,9 +1,9 @@
 """The sweep: claim pending alerts batch by batch, email them, record each batch's outcomes.
 
 One path for every trigger (the CLI, the scheduled Lambda, the Data API event): the same claims,
-the same per-batch commits. While one batch is being sent, the next claim and the previous
-batch's commit run on a single ledger thread, so warehouse latency overlaps sending instead of
-adding to it. A single thread keeps the ledger's statements in order.
+the same per-batch commits. While one batch is being sent, the next batch is claimed and
+rendered, and the previous batch committed, on a single ledger thread, so warehouse latency and
+rendering overlap sending instead of adding to it. One thread keeps the ledger's writes in order.
 """
 
 from __future__ import annotations
