@@ -92,12 +92,14 @@ class Sweep:
         clock: Clock,
         *,
         ledger: LedgerFactory = single_ledger_thread,
+        progress: Callable[[SweepReport], None] | None = None,
     ) -> None:
         self._source = source
         self._mailer = mailer
         self._renderer = renderer
         self._clock = clock
         self._ledger = ledger
+        self._progress = progress
 
     def run(self, command: SweepCommand, deadline: Deadline) -> SweepReport:
         """Send every pending alert this run has time and quota for; leave the rest pending."""
@@ -148,6 +150,8 @@ class Sweep:
                 # failed, this batch's sends are still recorded before the error surfaces.
                 previous, commit = commit, ledger.submit(self._record, claim, deliveries)
                 report.batches += 1
+                if self._progress is not None:
+                    self._progress(report)
                 _wait(previous)
 
                 if report.halt is not None or not deadline.allows(command.reserve_seconds):

@@ -8,6 +8,7 @@ deadline. Nothing happens at import.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from email.headerregistry import Address
@@ -22,7 +23,7 @@ from adapters.redshift.migrations import apply_migrations
 from adapters.redshift.secret import WarehouseSecretError, check_database_secret
 from domain.ports import Clock, Deadline, Mailer, StatusReport
 from domain.rendering import DEFAULT_TEMPLATES, AlertRenderer, Sender
-from domain.sweep import Sweep, SweepCommand
+from domain.sweep import Sweep, SweepCommand, SweepReport
 from handlers.settings import Backend, ConfigurationError, LocalMailerKind, Settings
 
 # The embedded warehouse answers to any target; this one passes the Data API's request checks.
@@ -46,7 +47,12 @@ class Runtime:
     target: WarehouseTarget
     server_wait_seconds: int = 20
 
-    def sweep(self, deadline: Deadline, run_id: str | None = None) -> tuple[Sweep, SweepCommand]:
+    def sweep(
+        self,
+        deadline: Deadline,
+        run_id: str | None = None,
+        progress: Callable[[SweepReport], None] | None = None,
+    ) -> tuple[Sweep, SweepCommand]:
         """The use case and its command for one run."""
         source = self.alert_source(deadline)
         command = SweepCommand(
@@ -54,7 +60,7 @@ class Runtime:
             batch_size=self.settings.batch_size,
             lease=timedelta(seconds=self.settings.claim_lease_seconds),
         )
-        return Sweep(source, self.mailer, self.renderer, self.clock), command
+        return Sweep(source, self.mailer, self.renderer, self.clock, progress=progress), command
 
     def alert_source(self, deadline: Deadline) -> RedshiftDataAlertSource:
         return RedshiftDataAlertSource(

@@ -140,7 +140,7 @@ def _demo(args: argparse.Namespace) -> int:
     runtime.migrate(deadline)
     loaded = _ensure_demo_rows(runtime, args.csv, args.rows)
 
-    sweep, command = runtime.sweep(deadline)
+    sweep, command = runtime.sweep(deadline, progress=_show_progress)
     with _stop_on_interrupt(deadline) as sending:
         report = sweep.run(command, sending)
     status = runtime.status(Deadline(runtime.clock, None))
@@ -185,7 +185,7 @@ def _sweep(args: argparse.Namespace) -> int:
     deadline = Deadline(runtime.clock, None)
     if runtime.settings.backend is Backend.LOCAL:
         runtime.migrate(deadline)
-    sweep, command = runtime.sweep(deadline)
+    sweep, command = runtime.sweep(deadline, progress=_show_progress)
     with _stop_on_interrupt(deadline) as sending:
         report = sweep.run(command, sending)
     if args.json:
@@ -221,6 +221,18 @@ def _invoke(args: argparse.Namespace) -> int:
         result = handler(event, LocalLambdaContext(timeout_seconds=args.timeout))
     print(json.dumps(result, indent=2, sort_keys=True, default=str))
     return 0
+
+
+def _show_progress(report: SweepReport) -> None:
+    # One line per batch on stderr; a terminal sees it rewrite itself in place.
+    line = (
+        f"batch {report.batches}: {report.sent} sent, {report.rejected_total} rejected,"
+        f" {report.deferred_total} deferred"
+    )
+    if sys.stderr.isatty():
+        print(f"\r{line}", end="", file=sys.stderr, flush=True)
+    else:
+        print(line, file=sys.stderr)
 
 
 @contextlib.contextmanager
