@@ -11,9 +11,10 @@ import signal
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from adapters.clock import SystemClock
 from adapters.observability import logger
 from domain.ports import Deadline, StatusReport
 from domain.sweep import SweepReport
@@ -21,6 +22,9 @@ from handlers.bootstrap import Runtime, build_runtime
 from handlers.settings import Backend, ConfigurationError, Settings
 
 DEMO_ROWS = 5000
+
+# The shell's code for a command ended by Ctrl-C, so a script can tell a stopped run.
+INTERRUPTED = 130
 
 _DESCRIPTION = """\
 Email every customer whose transaction the fraud model flagged, exactly once.
@@ -135,14 +139,14 @@ def _runtime(*, force_local: bool = False, existing_warehouse: bool = False) -> 
 
 
 def _demo(args: argparse.Namespace) -> int:
-    runtime = _runtime(force_local=True)
-    deadline = Deadline(runtime.clock, None)
-    runtime.migrate(deadline)
-    loaded = _ensure_demo_rows(runtime, args.csv, args.rows)
+    with _stop_on_interrupt() as interrupt:
+        runtime = _runtime(force_local=True)
+        deadline = Deadline(runtime.clock, None)
+        runtime.migrate(deadline)
+        loaded = _ensure_demo_rows(runtime, args.csv, args.rows)
 
-    sweep, command = runtime.sweep(deadline, progress=_show_progress)
-    with _stop_on_interrupt(deadline) as sending:
-        report = sweep.run(command, sending)
+        sweep, command = runtime.sweep(deadline, progress=_show_progress)
+        report = sweep.run(command, interrupt.sending)
     status = runtime.status(Deadline(runtime.clock, None))
 
     if loaded:
@@ -151,7 +155,7 @@ def _demo(args: argparse.Namespace) -> int:
     _print_status(status)
     print(f"\nOutbox: {runtime.settings.outbox_dir.resolve()} (one .eml file per email)")
     print("Run `make demo` again: nothing new is sent.")
-    return 0
+    return INTERRUPTED if interrupt.interrupted else 0
 
 
 def _ensure_demo_rows(runtime: Runtime, csv: Path | None, rows: int) -> int:
@@ -181,17 +185,19 @@ def _load(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    runtime = _runtime(existing_warehouse=True)
-    deadline = Deadline(runtime.clock, None)
-    if runtime.settings.backend is Backend.LOCAL:
-        runtime.migrate(deadline)
-    sweep, command = runtime.sweep(deadline, progress=_show_progress)
-    with _stop_on_interrupt(deadline) as sending:
-        report = sweep.run(command, sending)
+    with _stop_on_interrupt() as interrupt:
+        runtime = _runtime(existing_warehouse=True)
+        deadline = Deadline(runtime.clock, None)
+        if runtime.settings.backend is Backend.LOCAL:
+            runtime.migrate(deadline)
+        sweep, command = runtime.sweep(deadline, progress=_show_progress)
+        report = sweep.run(command, interrupt.sending)
     if args.json:
         print(json.dumps(_report_dict(report), indent=2, sort_keys=True))
     else:
         _print_sweep(report)
+    if interrupt.interrupted:
+        return INTERRUPTED
     return 0 if report.halt is None else 1
 
 
@@ -215,7 +221,10 @@ def _migrate(_args: argparse.Namespace) -> int:
 def _invoke(args: argparse.Namespace) -> int:
     from handlers.lambda_entry import LocalLambdaContext, handler
 
-    event = json.loads(args.event.read_text(encoding="utf-8"))
+    try:
+        event = json.loads(args.event.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ConfigurationError(f"--event {args.event}: not a JSON event ({exc})") from None
     # Lambda prints its metrics (EMF) to stdout; here stdout is for the handler's result.
     with contextlib.redirect_stdout(sys.stderr):
         result = handler(event, LocalLambdaContext(timeout_seconds=args.timeout))
@@ -235,27 +244,36 @@ def _show_progress(report: SweepReport) -> None:
         print(line, file=sys.stderr)
 
 
+@dataclass
+class _Interrupt:
+    """What Ctrl-C did to a run: `sending` is the deadline the sweep sends by."""
+
+    sending: Deadline = field(default_factory=lambda: Deadline(SystemClock(), None))
+    interrupted: bool = False
+
+
 @contextlib.contextmanager
-def _stop_on_interrupt(deadline: Deadline) -> Iterator[Deadline]:
+def _stop_on_interrupt() -> Iterator[_Interrupt]:
     """First Ctrl-C: stop sending, record what was sent, release the rest. Second: stop hard.
 
-    A hard stop mid-batch would leave emails sent but unrecorded, to be sent again once their
-    claim's lease expires. The first Ctrl-C ends the deadline the sweep sends by (a child of
-    `deadline`), while the warehouse writes keep `deadline` and so still complete.
+    Installed before anything else runs, so a Ctrl-C during start-up is kept too: DuckDB turns a
+    SIGINT that reaches it into an error of its own, which a retry would swallow. A hard stop
+    mid-batch would leave emails sent but unrecorded, to be sent again once their claim's lease
+    expires; the first Ctrl-C only ends the deadline the sweep sends by, and the warehouse writes,
+    which keep their own deadline, still complete.
     """
-    sending = deadline.within(float("inf"))
+    interrupt = _Interrupt()
 
     def stop_gracefully(_signal: int, _frame: object) -> None:
-        print(
-            "fraud-alerts: stopping after this batch is recorded (Ctrl-C again to abort)",
-            file=sys.stderr,
-        )
-        sending.cut_short()
+        message = "fraud-alerts: stopping after this batch is recorded (Ctrl-C again to abort)"
+        print(message, file=sys.stderr)
+        interrupt.interrupted = True
+        interrupt.sending.cut_short()
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
     previous = signal.signal(signal.SIGINT, stop_gracefully)
     try:
-        yield sending
+        yield interrupt
     finally:
         signal.signal(signal.SIGINT, previous)
 

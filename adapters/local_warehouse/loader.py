@@ -11,6 +11,8 @@ import re
 from importlib import resources
 from pathlib import Path
 
+import duckdb
+
 from adapters.local_warehouse.data_api import LocalDataApiClient
 from adapters.local_warehouse.dialect import LocalWarehouseError
 from adapters.observability import logger
@@ -58,17 +60,35 @@ def load_csv(client: LocalDataApiClient, path: str | Path, table: str = DEFAULT_
 
         columns = ", ".join(f"'{name}': '{types[name.lower()]}'" for name in header)
         names = ", ".join(f'"{name}"' for name in header)
-        cursor.execute(
-            f"INSERT INTO {table} ({names}) SELECT {names} FROM read_csv("
-            f"'{_sql_literal(str(source))}', header = true, auto_detect = false,"
-            f" columns = {{{columns}}}, delim = ',', quote = '\"', escape = '\"',"
-            " nullstr = '', allow_quoted_nulls = false, encoding = 'utf-8')"
-        )
+        try:
+            cursor.execute(
+                f"INSERT INTO {table} ({names}) SELECT {names} FROM read_csv("
+                f"'{_sql_literal(str(source))}', header = true, auto_detect = false,"
+                f" columns = {{{columns}}}, delim = ',', quote = '\"', escape = '\"',"
+                " nullstr = '', allow_quoted_nulls = false, encoding = 'utf-8')"
+            )
+        except duckdb.Error as exc:
+            raise CsvLayoutError(_unreadable(source, exc)) from None
         found = cursor.fetchone()
         loaded = int(found[0]) if found else 0
 
     logger.info("local csv loaded", table=table, rows=loaded)
     return loaded
+
+
+def _unreadable(source: Path, exc: Exception) -> str:
+    """DuckDB's CSV errors quote the offending line, which holds customer data: say where the
+    problem is (file, line, column) and leave the content out."""
+    text = str(exc)
+    line = re.search(r"CSV Error on Line: (\d+)", text)
+    column = re.search(r'converting column "([^"]+)"', text)
+    where = f"line {line.group(1)}" if line else "a row"
+    what = (
+        f"column {column.group(1)!r} holds a value of the wrong type"
+        if column
+        else "it is malformed"
+    )
+    return f"{source.name}: {where}: {what}; nothing was loaded"
 
 
 def _header(source: Path) -> list[str]:

@@ -217,20 +217,24 @@ class LedgerSql:
                        AS oldest_pending
             FROM {self._delivery}
             GROUP BY state, COALESCE(reason, '')"""
+        # What the model table holds that fraud-alerts has not registered yet: transactions with
+        # an id, none of whose rows is already emailed (exactly what the next claim registers).
         model_table = f"""
-            SELECT COUNT(*) - COUNT(DISTINCT transaction_id) AS duplicate_rows,
-                   SUM(CASE WHEN email_sent THEN 1 ELSE 0 END) AS flagged_sent_rows,
-                   COUNT(DISTINCT CASE
-                       WHEN COALESCE(email_sent, FALSE) = FALSE
-                            AND NOT EXISTS (SELECT 1 FROM {self._delivery} d
-                                            WHERE d.alert_key = a.transaction_id)
-                       THEN a.transaction_id END) AS unseen_alerts,
-                   MIN(CASE
-                       WHEN COALESCE(email_sent, FALSE) = FALSE
-                            AND NOT EXISTS (SELECT 1 FROM {self._delivery} d
-                                            WHERE d.alert_key = a.transaction_id)
-                       THEN predicted_at END) AS oldest_unseen
-            FROM {self._alerts} a"""
+            SELECT (SELECT COUNT(transaction_id) - COUNT(DISTINCT transaction_id)
+                    FROM {self._alerts}) AS duplicate_rows,
+                   (SELECT SUM(CASE WHEN email_sent THEN 1 ELSE 0 END)
+                    FROM {self._alerts}) AS flagged_sent_rows,
+                   COUNT(*) AS unseen_alerts,
+                   MIN(u.flagged_at) AS oldest_unseen
+            FROM (
+                SELECT a.transaction_id, MIN(a.predicted_at) AS flagged_at
+                FROM {self._alerts} a
+                WHERE NULLIF(TRIM(a.transaction_id), '') IS NOT NULL
+                  AND NOT EXISTS (SELECT 1 FROM {self._delivery} d
+                                  WHERE d.alert_key = a.transaction_id)
+                GROUP BY a.transaction_id
+                HAVING MAX(CASE WHEN a.email_sent THEN 1 ELSE 0 END) = 0
+            ) u"""
         return BoundSql((by_state, model_table), {"now": now}, result_index=1)
 
 

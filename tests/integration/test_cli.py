@@ -124,7 +124,8 @@ def test_unreadable_inputs_end_with_one_line_not_a_traceback(local, tmp_path, ca
 
     errors = capsys.readouterr().err.splitlines()
     assert errors == [
-        "fraud-alerts: cannot read input: Expecting value: line 1 column 1 (char 0)",
+        f"fraud-alerts: configuration error: --event {tmp_path / 'event.json'}: not a JSON"
+        " event (Expecting value: line 1 column 1 (char 0))",
         f"fraud-alerts: cannot read input: [Errno 2] No such file or directory: "
         f"'{tmp_path / 'missing.csv'}'",
         "fraud-alerts: CsvLayoutError: wrong.csv: not columns of predicted_fraud: ['a', 'b']",

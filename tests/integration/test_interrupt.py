@@ -32,14 +32,14 @@ def test_a_first_ctrl_c_records_what_was_sent_and_strands_no_claim(tmp_path):
     warehouse.insert(model_row(f"t{n:02}") for n in range(30))
     mailer = _InterruptedOutbox(tmp_path / "outbox", clock=clock)
     renderer = AlertRenderer(Sender("alerts@bank.example", "Bank"))
-    run_deadline = Deadline(clock, None)
-    sweep = Sweep(warehouse.source(run_deadline), mailer, renderer, clock)
+    sweep = Sweep(warehouse.source(Deadline(clock, None)), mailer, renderer, clock)
 
-    with _stop_on_interrupt(run_deadline) as sending:
-        report = sweep.run(SweepCommand("run-1", batch_size=10), sending)
+    with _stop_on_interrupt() as interrupt:
+        report = sweep.run(SweepCommand("run-1", batch_size=10), interrupt.sending)
 
     states = [entry["state"] for entry in warehouse.delivery().values()]
     files = list((tmp_path / "outbox").glob("*.eml"))
+    assert interrupt.interrupted
     assert report.sent == 10
     assert report.deferred == {"deadline": 10}
     assert "claimed" not in states

@@ -136,3 +136,28 @@ def test_a_csv_with_a_byte_order_mark_loads_like_any_other(tmp_path):
     assert client.query_local("SELECT transaction_id, amount FROM predicted_fraud") == [
         ("txn-1", Decimal("12.34"))
     ]
+
+
+def test_a_value_of_the_wrong_type_names_file_line_and_column_but_no_content(tmp_path):
+    from adapters.local_warehouse.data_api import LocalDataApiClient
+    from adapters.local_warehouse.loader import CsvLayoutError, create_alerts_table, load_csv
+
+    source = tmp_path / "typo.csv"
+    source.write_text(
+        "transaction_id,customer_email,customer_name,amount\n"
+        "txn-1,jane.doe@example.com,Jane Doe,12.34\n"
+        "txn-2,ann.lee@example.com,Ann Lee,NaN-ish\n",
+        encoding="utf-8",
+    )
+    client = LocalDataApiClient(":memory:")
+    create_alerts_table(client)
+
+    with pytest.raises(CsvLayoutError) as failure:
+        load_csv(client, source)
+
+    message = str(failure.value)
+    assert (
+        message
+        == "typo.csv: line 3: column 'amount' holds a value of the wrong type; nothing was loaded"
+    )
+    assert client.query_local("SELECT COUNT(*) FROM predicted_fraud") == [(0,)]

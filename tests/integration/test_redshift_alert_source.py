@@ -165,3 +165,27 @@ def test_status_reports_stuck_and_old_work():
     assert status.expired_claims == 1
     flagged = datetime(2026, 11, 30, 10, 48, 59)
     assert status.oldest_pending_age_seconds == (warehouse.clock.now() - flagged).total_seconds()
+
+
+def test_status_counts_as_pending_only_what_the_next_claim_would_register():
+    warehouse = _warehouse()
+    warehouse.insert(
+        [
+            model_row("   ", customer_id="blank-id"),
+            model_row(None, customer_id="no-id"),
+            model_row("mixed", email_sent=True),
+            model_row("mixed", email_sent=False),
+            model_row("new"),
+        ]
+    )
+    source = warehouse.source()
+    register(source, warehouse.clock.now())
+    warehouse.insert([model_row("later")])
+
+    status = source.status(warehouse.clock.now(), timedelta(minutes=15), 5)
+
+    # "new" is registered and pending; "later" is not registered yet but will be; the rows
+    # without an id are rejected, and "mixed" was emailed before: none of those is pending.
+    assert status.pending == 2
+    assert status.duplicate_rows == 1
+    assert status.rejected_by_reason == {"missing_transaction_id": 2}
