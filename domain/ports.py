@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from email.message import EmailMessage
 from typing import Protocol
 
@@ -59,7 +59,7 @@ class AlertSource(Protocol):
         """Commit the outcomes of one claimed batch in a single transaction."""
         ...
 
-    def status(self, now: datetime, lease: timedelta, max_deferrals: int) -> StatusReport:
+    def status(self, now: datetime, max_deferrals: int) -> StatusReport:
         """Count alerts per state and report expired claims and old pending work."""
         ...
 

@@ -77,11 +77,7 @@ class Runtime:
         )
 
     def status(self, deadline: Deadline) -> StatusReport:
-        return self.alert_source(deadline).status(
-            self.clock.now(),
-            timedelta(seconds=self.settings.claim_lease_seconds),
-            self.settings.max_deferrals,
-        )
+        return self.alert_source(deadline).status(self.clock.now(), self.settings.max_deferrals)
 
     def migrate(self, deadline: Deadline) -> list[str]:
         return apply_migrations(self.runner(), self.settings.tables, deadline)

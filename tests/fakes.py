@@ -87,7 +87,7 @@ class InMemoryAlertSource:
                 new_state = "rejected" if isinstance(delivery, Rejected) else "pending"
                 entry.update(state=new_state, token=None, reason=delivery.reason.value)
 
-    def status(self, now: datetime, lease: timedelta, max_deferrals: int) -> StatusReport:
+    def status(self, now: datetime, max_deferrals: int) -> StatusReport:
         def count(state: str) -> int:
             return sum(1 for entry in self.state.values() if entry["state"] == state)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import TypeVar
@@ -106,7 +106,7 @@ class RedshiftDataAlertSource:
         self._write(bound, "record", token)
         logger.info("batch_recorded", extra={"claim_token": token, "outcomes": len(deliveries)})
 
-    def status(self, now: datetime, lease: timedelta, max_deferrals: int) -> StatusReport:
+    def status(self, now: datetime, max_deferrals: int) -> StatusReport:
         bound = self._sql.status(_timestamp(now), max_deferrals)
         statement = self._write(bound, "status", self._instance, _timestamp(now))
         by_state = list(self._rows(statement))

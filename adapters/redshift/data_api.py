@@ -107,7 +107,6 @@ class FinishedStatement:
 
     statement_id: str
     result_id: str | None
-    rows_affected: int
 
 
 def client_token(*parts: str) -> str:
@@ -160,16 +159,14 @@ class StatementRunner:
                 statement_id, status, str((description or {}).get("Error", ""))
             )
 
-        if len(sqls) == 1:
-            result_id = statement_id if result_index else None
-            rows = int((description or {}).get("ResultRows", -1))
-        else:
-            result_id = f"{statement_id}:{result_index}" if result_index else None
-            rows = -1
+        result_id = None
+        if result_index:
+            # A batch's results belong to its sub-statements, never to the parent id.
+            result_id = statement_id if len(sqls) == 1 else f"{statement_id}:{result_index}"
         logger.debug(
             "statement_finished", extra={"statement_id": statement_id, "statement_name": name}
         )
-        return FinishedStatement(statement_id, result_id, rows)
+        return FinishedStatement(statement_id, result_id)
 
     def records(self, result_id: str) -> Iterator[dict[str, FieldValue]]:
         """Stream a result page by page until no `NextToken` is left; memory holds one page."""

@@ -137,5 +137,5 @@ def test_recording_the_same_outcomes_twice_is_harmless(subject):
     store.source.record(claim, [Sent("t1", "m-1")], clock.now())
     store.source.record(claim, [Sent("t1", "m-1")], clock.now())
 
-    status = store.source.status(clock.now(), timedelta(minutes=15), 5)
+    status = store.source.status(clock.now(), 5)
     assert (status.sent, status.pending, status.claimed) == (1, 0, 0)

@@ -267,7 +267,7 @@ def test_status_counts_alerts_deferred_more_than_the_limit() -> None:
         source.claim(claim, warehouse.clock.now())
         source.record(claim, [Deferred("t0", DeferReason.THROTTLED)], warehouse.clock.now())
 
-    status = source.status(warehouse.clock.now(), timedelta(minutes=15), max_deferrals=5)
+    status = source.status(warehouse.clock.now(), max_deferrals=5)
 
     assert warehouse.delivery()["t0"]["deferrals"] == 6
     assert status.deferred_too_often == 1

@@ -122,7 +122,7 @@ def test_at_most_once_parks_an_expired_claim_as_unknown():
     warehouse.clock.advance(61)
 
     again = source.claim(_claim(warehouse, "b"), warehouse.clock.now())
-    status = source.status(warehouse.clock.now(), timedelta(minutes=15), 5)
+    status = source.status(warehouse.clock.now(), 5)
 
     assert again == []
     assert status.unknown == 1
@@ -158,7 +158,7 @@ def test_status_reports_stuck_and_old_work():
     )
     warehouse.clock.advance(120)
 
-    status = source.status(warehouse.clock.now(), timedelta(minutes=15), 5)
+    status = source.status(warehouse.clock.now(), 5)
 
     assert status.pending == 2
     assert status.claimed == 1
@@ -182,7 +182,7 @@ def test_status_counts_as_pending_only_what_the_next_claim_would_register():
     register(source, warehouse.clock.now())
     warehouse.insert([model_row("later")])
 
-    status = source.status(warehouse.clock.now(), timedelta(minutes=15), 5)
+    status = source.status(warehouse.clock.now(), 5)
 
     # "new" is registered and pending; "later" is not registered yet but will be; the rows
     # without an id are rejected, and "mixed" was emailed before: none of those is pending.
